@@ -1,0 +1,3 @@
+//! The `connect-nats` command.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! # connect-nats-publisher
+//!
+//! The standard connect event envelope and its publisher.
