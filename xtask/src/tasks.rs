@@ -1,0 +1,189 @@
+//! The tasks themselves.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::args::Options;
+use crate::provision::{provision, Provisioned};
+use crate::server::DemoServer;
+
+fn workspace_root() -> PathBuf {
+    // xtask/ lives directly under the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn run(step: &str, mut cmd: Command) -> Result<(), String> {
+    let started = Instant::now();
+    eprintln!("\nxtask: ── {step}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: could not start: {e}"))?;
+    eprintln!("xtask: ── {step}: {status} in {:.1?}", started.elapsed());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
+}
+
+fn output(step: &str, mut cmd: Command) -> Result<String, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{step}: could not start: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{step} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `cargo xtask test`.
+pub fn test(opts: &Options) -> Result<(), String> {
+    let root = workspace_root();
+    let started = Instant::now();
+
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    run("rustfmt --check", fmt)?;
+
+    layering_check()?;
+
+    let backend = provision(opts, &root)?;
+    eprintln!("xtask: NATS server backend: {}", backend.describe());
+
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run("clippy -D warnings", clippy)?;
+
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--all-features"]);
+    test.args(&opts.rest);
+    test.envs(backend.test_env());
+    run("cargo test (unit, integration, doc)", test)?;
+
+    eprintln!(
+        "\nxtask: all checks passed in {:.0?} (server: {})",
+        started.elapsed(),
+        backend.describe()
+    );
+    Ok(())
+}
+
+/// The layers must be real in `cargo tree`, not only in names.
+fn layering_check() -> Result<(), String> {
+    let tree = |args: &[&str]| -> Result<String, String> {
+        let mut cmd = cargo();
+        cmd.args(["tree", "--edges", "normal", "--prefix", "none", "--format", "{p} {f}"]);
+        cmd.args(args);
+        output("cargo tree", cmd)
+    };
+    let has = |text: &str, krate: &str| text.lines().any(|l| l.starts_with(&format!("{krate} v")));
+    let features_of = |text: &str, krate: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{krate} v")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    eprintln!("\nxtask: ── layering check (cargo tree)");
+    let config = tree(&["-p", "connect-nats-config"])?;
+    for forbidden in ["tokio", "async-nats"] {
+        if has(&config, forbidden) {
+            return Err(format!("layering: connect-nats-config must not depend on {forbidden}"));
+        }
+    }
+    let publisher = tree(&["-p", "connect-nats-publisher"])?;
+    if has(&publisher, "connect-nats-jetstream") {
+        return Err("layering: connect-nats-publisher without features pulls connect-nats-jetstream".into());
+    }
+    if features_of(&publisher, "async-nats").contains("jetstream") {
+        return Err("layering: connect-nats-publisher without features turns on async-nats/jetstream".into());
+    }
+    let with_js = tree(&["-p", "connect-nats-publisher", "--features", "jetstream"])?;
+    if !has(&with_js, "connect-nats-jetstream") || !features_of(&with_js, "async-nats").contains("jetstream") {
+        return Err("layering: connect-nats-publisher --features jetstream should pull connect-nats-jetstream".into());
+    }
+    let core = tree(&["-p", "connect-nats-core"])?;
+    if features_of(&core, "async-nats").contains("jetstream") {
+        return Err("layering: connect-nats-core turns on async-nats/jetstream".into());
+    }
+    eprintln!("xtask: ── layering check: ok (config without tokio/async-nats; publisher's JetStream only with its feature)");
+    Ok(())
+}
+
+/// Starts a JetStream server for bench/demo on the chosen backend.
+fn start_server(opts: &Options, name: &str) -> Result<(Provisioned, DemoServer), String> {
+    let backend = provision(opts, &workspace_root())?;
+    let server = DemoServer::start(&backend, name)?;
+    eprintln!(
+        "xtask: started {} on {} (monitoring {})",
+        backend.describe(),
+        server.url,
+        server.monitor_url
+    );
+    Ok((backend, server))
+}
+
+/// `cargo xtask bench`.
+pub fn bench(opts: &Options) -> Result<(), String> {
+    let root = workspace_root();
+    let out = root.join("target").join("bench").join("results.json");
+    let mut build = cargo();
+    build.args(["build", "--release", "--package", "connect-nats-bench"]);
+    run("build the benchmark (release)", build)?;
+    let (_backend, server) = start_server(opts, "bench")?;
+    let mut bench = cargo();
+    bench.args(["run", "--quiet", "--release", "--package", "connect-nats-bench", "--"]);
+    bench.args(["--nats-url", &server.url, "--out"]);
+    bench.arg(&out);
+    bench.args(&opts.rest);
+    run("benchmark", bench)?;
+    eprintln!("xtask: results written to {}", out.display());
+    Ok(())
+}
+
+/// `cargo xtask demo`.
+pub fn demo(opts: &Options) -> Result<(), String> {
+    let mut demo = cargo();
+    demo.args(["run", "--quiet", "--package", "connect-nats-demo", "--"]);
+    if let Some(events) = opts.events {
+        demo.args(["--events", &events.to_string()]);
+    }
+    demo.args(&opts.rest);
+    if let Ok(url) = std::env::var("NATS_URL") {
+        eprintln!("xtask: NATS_URL is set ({url}); the demo runs against that server");
+        return run("demo service", demo);
+    }
+    let mut build = cargo();
+    build.args(["build", "--quiet", "--package", "connect-nats-demo"]);
+    run("build the demo service", build)?;
+    let (_backend, server) = start_server(opts, "demo")?;
+    demo.env("NATS_URL", &server.url);
+    demo.env("NATS_CLIENT_ID", "connect-demo");
+    run("demo service", demo)
+}
+
+/// `cargo xtask soak`.
+pub fn soak(_opts: &Options) -> Result<(), String> {
+    Err("soak is not implemented yet (issue 8)".into())
+}
