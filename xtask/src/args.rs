@@ -8,6 +8,7 @@ tasks:
   test    provision nats-server, run all tests, the layering check, clippy and rustfmt
   bench   start a server and compare this library with raw async-nats (writes target/bench/results.json)
   demo    start a server and run the example service (set NATS_URL to use an existing server)
+  server  provision a server backend and print it (what `test` would use)
   soak    long run with periodic server restarts (--minutes N)
 
 options:

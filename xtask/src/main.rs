@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Some("test") => args::Options::parse(&argv[1..]).and_then(|o| tasks::test(&o)),
         Some("bench") => args::Options::parse(&argv[1..]).and_then(|o| tasks::bench(&o)),
         Some("demo") => args::Options::parse(&argv[1..]).and_then(|o| tasks::demo(&o)),
+        Some("server") => args::Options::parse(&argv[1..]).and_then(|o| tasks::server(&o)),
         Some("soak") => args::Options::parse(&argv[1..]).and_then(|o| tasks::soak(&o)),
         Some("-h" | "--help" | "help") | None => {
             println!("{}", args::USAGE);

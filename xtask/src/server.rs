@@ -39,8 +39,10 @@ impl DemoServer {
     pub fn start(backend: &Provisioned, name: &str) -> Result<Self, String> {
         let port = free_port()?;
         let http = free_port()?;
-        let dir = std::env::temp_dir().join(format!("connect-nats-{name}-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let dir =
+            std::env::temp_dir().join(format!("connect-nats-{name}-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let store = dir.join("jetstream");
         let log = std::fs::File::create(dir.join("server.log"))
             .map_err(|e| format!("cannot create the server log: {e}"))?;
@@ -72,7 +74,18 @@ impl DemoServer {
                 let cname = format!("connect-nats-{name}-{}-{port}", std::process::id());
                 let mount = format!("{}:{}", dir.display(), dir.display());
                 let status = Command::new("docker")
-                    .args(["run", "-d", "--rm", "--network", "host", "--name", &cname, "-v", &mount, image])
+                    .args([
+                        "run",
+                        "-d",
+                        "--rm",
+                        "--network",
+                        "host",
+                        "--name",
+                        &cname,
+                        "-v",
+                        &mount,
+                        image,
+                    ])
                     .args(&args)
                     .stdout(Stdio::null())
                     .status()

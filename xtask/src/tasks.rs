@@ -93,7 +93,9 @@ pub fn test(opts: &Options) -> Result<(), String> {
 fn layering_check() -> Result<(), String> {
     let tree = |args: &[&str]| -> Result<String, String> {
         let mut cmd = cargo();
-        cmd.args(["tree", "--edges", "normal", "--prefix", "none", "--format", "{p} {f}"]);
+        cmd.args([
+            "tree", "--edges", "normal", "--prefix", "none", "--format", "{p} {f}",
+        ]);
         cmd.args(args);
         output("cargo tree", cmd)
     };
@@ -109,18 +111,27 @@ fn layering_check() -> Result<(), String> {
     let config = tree(&["-p", "connect-nats-config"])?;
     for forbidden in ["tokio", "async-nats"] {
         if has(&config, forbidden) {
-            return Err(format!("layering: connect-nats-config must not depend on {forbidden}"));
+            return Err(format!(
+                "layering: connect-nats-config must not depend on {forbidden}"
+            ));
         }
     }
     let publisher = tree(&["-p", "connect-nats-publisher"])?;
     if has(&publisher, "connect-nats-jetstream") {
-        return Err("layering: connect-nats-publisher without features pulls connect-nats-jetstream".into());
+        return Err(
+            "layering: connect-nats-publisher without features pulls connect-nats-jetstream".into(),
+        );
     }
     if features_of(&publisher, "async-nats").contains("jetstream") {
-        return Err("layering: connect-nats-publisher without features turns on async-nats/jetstream".into());
+        return Err(
+            "layering: connect-nats-publisher without features turns on async-nats/jetstream"
+                .into(),
+        );
     }
     let with_js = tree(&["-p", "connect-nats-publisher", "--features", "jetstream"])?;
-    if !has(&with_js, "connect-nats-jetstream") || !features_of(&with_js, "async-nats").contains("jetstream") {
+    if !has(&with_js, "connect-nats-jetstream")
+        || !features_of(&with_js, "async-nats").contains("jetstream")
+    {
         return Err("layering: connect-nats-publisher --features jetstream should pull connect-nats-jetstream".into());
     }
     let core = tree(&["-p", "connect-nats-core"])?;
@@ -153,7 +164,14 @@ pub fn bench(opts: &Options) -> Result<(), String> {
     run("build the benchmark (release)", build)?;
     let (_backend, server) = start_server(opts, "bench")?;
     let mut bench = cargo();
-    bench.args(["run", "--quiet", "--release", "--package", "connect-nats-bench", "--"]);
+    bench.args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "connect-nats-bench",
+        "--",
+    ]);
     bench.args(["--nats-url", &server.url, "--out"]);
     bench.arg(&out);
     bench.args(&opts.rest);
@@ -181,6 +199,16 @@ pub fn demo(opts: &Options) -> Result<(), String> {
     demo.env("NATS_URL", &server.url);
     demo.env("NATS_CLIENT_ID", "connect-demo");
     run("demo service", demo)
+}
+
+/// `cargo xtask server`: provisions the backend `test` would use and prints it.
+pub fn server(opts: &Options) -> Result<(), String> {
+    let backend = provision(opts, &workspace_root())?;
+    println!("{}", backend.describe());
+    for (key, value) in backend.test_env() {
+        println!("{key}={value}");
+    }
+    Ok(())
 }
 
 /// `cargo xtask soak`.
