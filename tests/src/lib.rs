@@ -1,1 +1,44 @@
-//! Test harness.
+//! `connect-nats-testkit`: real `nats-server` processes for tests.
+//!
+//! Every [`NatsServer`] runs in its own temporary directory with a generated config file, listens on
+//! random loopback ports (learned from the server's ports file, so parallel tests never race for a
+//! port), has its monitoring port enabled, and is always killed when dropped — also when the test
+//! panics.
+//!
+//! ```no_run
+//! use connect_nats_testkit::{NatsServer, ServerConfig};
+//!
+//! let server = NatsServer::start(ServerConfig::token("s3cret").jetstream());
+//! let url = server.url(); // nats://127.0.0.1:PORT
+//! let connz = server.connz(); // serde_json::Value of /connz
+//! # let _ = (url, connz);
+//! ```
+//!
+//! Backends: by default the `nats-server` binary from `NATS_SERVER_BIN` or `PATH`; with
+//! `CONNECT_NATS_TEST_BACKEND=docker` servers run as containers (see [`Backend`]).
+//!
+//! This is test code: every function panics with a clear message when the server cannot be had,
+//! instead of returning errors a test would unwrap anyway.
+
+// A test harness reports failures by panicking (with a message saying what to do); that is its
+// interface, not an accident, so the workspace's panic lints do not apply here.
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+
+mod backend;
+mod cluster;
+mod config;
+mod material;
+mod monitor;
+mod process;
+mod server;
+
+pub use backend::{Backend, BACKEND_ENV, DEFAULT_IMAGE, IMAGE_ENV, SERVER_BIN_ENV};
+pub use cluster::{Cluster, FORM_TIMEOUT, START_ATTEMPTS};
+pub use config::ServerConfig;
+pub use server::{NatsServer, POLL_TIMEOUT};
+
+/// How long a server binary may take to start (ports file written and client port accepting).
+pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Start timeout with the docker backend, which may have to pull the image on first use.
+pub const DOCKER_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);

@@ -95,8 +95,9 @@ impl DurationInput {
             DurationInput::Int(n) => Ok(Duration::from_secs(n.unsigned_abs())),
             DurationInput::Float(f) if f < 0.0 => Err(DurationError::Negative(f.to_string())),
             DurationInput::Float(f) if !f.is_finite() => Err(DurationError::Invalid(f.to_string())),
-            DurationInput::Float(f) => Duration::try_from_secs_f64(f)
-                .map_err(|_| DurationError::Invalid(f.to_string())),
+            DurationInput::Float(f) => {
+                Duration::try_from_secs_f64(f).map_err(|_| DurationError::Invalid(f.to_string()))
+            }
             DurationInput::Text(t) => parse_duration(&t),
         }
     }

@@ -163,8 +163,20 @@ pub struct ReconnectSettings {
     #[serde(with = "crate::duration::serde_human")]
     pub max_wait: Duration,
     /// How many reconnect attempts before giving up; `None` is forever
-    /// (`NATS_MAX_RECONNECTS=-1`, the default).
+    /// (`NATS_MAX_RECONNECTS=-1`, the default); `Some(0)` makes no reconnect
+    /// attempt at all. Serializes as `-1` for `None`, like the variable.
+    #[serde(serialize_with = "serialize_max_reconnects")]
     pub max_reconnects: Option<u64>,
+}
+
+fn serialize_max_reconnects<S: serde::Serializer>(
+    value: &Option<u64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(n) => serializer.serialize_u64(*n),
+        None => serializer.serialize_i64(-1),
+    }
 }
 
 impl Default for ReconnectSettings {

@@ -56,7 +56,10 @@ fn default_replicas() -> usize {
 impl StreamSpec {
     /// A spec with the given name and subjects and every other setting at its
     /// default: file storage, limits retention, discard old, one replica, no limits.
-    pub fn new(name: impl Into<String>, subjects: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        subjects: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         Self {
             name: name.into(),
             subjects: subjects.into_iter().map(Into::into).collect(),

@@ -1,6 +1,64 @@
 //! # connect-nats-jetstream
 //!
-//! Declared streams kept in sync, durable consumers with retry and dead
-//! letters, and key-value helpers.
+//! JetStream for connect services, on top of `connect-nats-core`:
+//!
+//! - **Declared streams kept in sync**: [`ensure_streams`] creates missing
+//!   streams, updates drifted ones, leaves identical ones alone and reports
+//!   every stream's outcome in an [`EnsureReport`]; a change the server
+//!   cannot make in place is a failure naming the field, never ignored.
+//!   [`default_connect_streams`] are the two streams every environment has.
+//! - **One call to connect**: [`connect_with_jetstream`] (and its degrade
+//!   variant) connects and ensures the streams.
+//! - **Durable consumers**: [`consume`] runs a handler per message with
+//!   bounded concurrency, retries with backoff, dead letters, in-progress
+//!   acks, graceful stop, and recovery after server restarts.
+//! - **Key-value**: [`ensure_kv`] and the typed [`TypedKv`].
+//!
+//! Every helper works through [`jetstream_context`], which honours the
+//! configured JetStream domain / API prefix.
+//!
+//! ```no_run
+//! use connect_nats_jetstream::{consume, connect_with_jetstream, ConsumerSpec, HandlerError};
+//!
+//! # async fn run(config: connect_nats_config::Config) -> Result<(), Box<dyn std::error::Error>> {
+//! let js = connect_with_jetstream(&config, &[]).await?;
+//! println!("{}", js.report);
+//!
+//! let spec = ConsumerSpec::new("CONNECT_EVENTS", "notifier")
+//!     .filter_subject("connect.invitations.>")
+//!     .dead_letter_subject("connect.dead.notifier");
+//! let handle = consume(&js.jetstream, spec, |delivery| async move {
+//!     let event: serde_json::Value = delivery.json()?;
+//!     send_notification(event).await.map_err(HandlerError::retryable)
+//! })
+//! .await?;
+//! // … on shutdown:
+//! handle.stop().await;
+//! # Ok(()) }
+//! # async fn send_notification(_: serde_json::Value) -> Result<(), String> { Ok(()) }
+//! ```
 
-pub use connect_nats_config::StreamSpec;
+mod connect;
+mod consumer;
+mod context;
+mod error;
+mod kv;
+mod streams;
+
+pub use connect::{connect_with_jetstream, connect_with_jetstream_or_degrade, JetStreamConnection};
+pub use connect_nats_config::{DiscardKind, RetentionKind, StorageKind, StreamSpec};
+pub use consumer::dead_letter;
+pub use consumer::{
+    consume, ConsumerHandle, ConsumerSpec, ConsumerStats, DeadLetterReason, Delivery, HandlerError,
+    StartFrom, DEFAULT_ACK_WAIT, DEFAULT_CONCURRENCY, DEFAULT_MAX_DELIVER, DEFAULT_PULL_EXPIRES,
+};
+pub use context::{api_prefix, jetstream_context, jetstream_context_for};
+pub use error::JetStreamError;
+pub use kv::{ensure_kv, KvOperation, KvSpec, TypedEntry, TypedKv, TypedWatch};
+pub use streams::{
+    declared_streams, default_connect_streams, ensure_streams, ensure_streams_dry_run,
+    EnsureReport, FieldChange, StreamOutcome, StreamReport,
+};
+
+/// The async-nats JetStream API, for anything these helpers do not cover.
+pub use async_nats::jetstream;

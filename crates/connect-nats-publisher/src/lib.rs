@@ -1,3 +1,70 @@
 //! # connect-nats-publisher
 //!
 //! The standard connect event envelope and its publisher.
+//!
+//! - [`Event`] / [`Envelope`]: the wire format shared with the Go services,
+//!   `{"type":…,"version":1,"data":…,"meta":{"ts":…,"by":…}}`.
+//! - [`Publisher`]: core publishing (fire and forget; bounded buffer while
+//!   disconnected, see [`BufferPolicy`]) and, with the `jetstream` feature,
+//!   acknowledged JetStream publishing — one at a time (`publish_event`),
+//!   pipelined (`publish_event_async` → `PendingAck`, `publish_all`), retried
+//!   across disconnects with the same `Nats-Msg-Id` until the retry deadline.
+//! - [`EventPublisher`]: the trait service code is written against;
+//!   [`InMemoryPublisher`] implements it for unit tests without a server.
+//!
+//! ## Headers on every message
+//!
+//! | header | value |
+//! |---|---|
+//! | `Connect-Event-Type` ([`HEADER_EVENT_TYPE`]) | the event type (events only) |
+//! | `Connect-Service` ([`HEADER_SERVICE`]) | the publishing service's name |
+//! | `Content-Type` | `application/json` |
+//! | `Nats-Msg-Id` ([`HEADER_MSG_ID`]) | a unique NUID (JetStream only; the same on every retry) |
+//!
+//! ## Guarantees
+//!
+//! - JetStream: a publish returns only when the server acknowledged it, or
+//!   with an error once the retry deadline passed (the caller always learns
+//!   the outcome). Retries reuse the `Nats-Msg-Id`, so the stream stores the
+//!   event once as long as the deadline is shorter than the stream's
+//!   duplicate window (2 minutes by default).
+//! - Core: at most once. While disconnected, events wait in a bounded buffer
+//!   (messages and bytes) and are flushed in order after the reconnect;
+//!   when it is full the [`BufferPolicy`] decides (wait up to a timeout, fail
+//!   at once, or drop the oldest), and every such event is counted
+//!   ([`BufferStats`]) and logged. A publish never blocks past its timeout.
+//!   Events already written to a socket that dies are lost (async-nats
+//!   discards unflushed bytes on reconnect); use JetStream when that matters.
+//!
+//! Building with no features compiles no JetStream code.
+
+mod buffer;
+mod envelope;
+mod error;
+mod event_publisher;
+#[cfg(feature = "jetstream")]
+mod jetstream;
+mod memory;
+mod options;
+mod outcome;
+mod publisher;
+mod subject;
+mod template;
+
+pub use buffer::BufferStats;
+pub use envelope::{
+    now_millis, Envelope, Event, Meta, CONTENT_TYPE_JSON, DEFAULT_VERSION, HEADER_CONTENT_TYPE,
+    HEADER_EVENT_TYPE, HEADER_MSG_ID, HEADER_SERVICE,
+};
+pub use error::PublishError;
+pub use event_publisher::EventPublisher;
+#[cfg(feature = "jetstream")]
+pub use jetstream::PendingAck;
+pub use memory::{InMemoryPublisher, RecordedEvent, IN_MEMORY_STREAM};
+pub use options::{
+    BufferLimits, BufferPolicy, PublisherOptions, DEFAULT_ACK_TIMEOUT, DEFAULT_PUBLISH_TIMEOUT,
+    DEFAULT_RETRY_DEADLINE, DEFAULT_WINDOW,
+};
+pub use outcome::{CoreDelivery, Delivery, PublishAck};
+pub use publisher::{Publisher, PublisherBuilder};
+pub use subject::validate_publish_subject;

@@ -1,0 +1,756 @@
+//! From the merged layers to a validated [`Config`]: every value parsed,
+//! every rule checked, every error naming where the value came from.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::error::{Actual, Kind};
+use figment::value::{Num, Value};
+use figment::Figment;
+
+use crate::credentials::{
+    check_creds_file, check_pem_file, looks_like_jwt, looks_like_user_seed, read_nkey_seed_file,
+    PemKind,
+};
+use crate::duration::{format_duration, parse_duration, DurationError};
+use crate::error::ConfigError;
+use crate::layers::layer_of;
+use crate::model::{Auth, Config, JetStreamSettings, ReconnectSettings, Scheme, TlsSettings};
+use crate::secret::Secret;
+use crate::settings::{setting_by_key, SETTINGS};
+use crate::source::{Layer, Origin, Sources};
+use crate::streams::StreamSpec;
+use crate::urls::{parse_servers, UrlCredentials};
+
+/// A value and where it came from.
+struct Field<T> {
+    value: T,
+    origin: Origin,
+}
+
+/// The merged layers, read key by key.
+pub(crate) struct Merged {
+    figment: Figment,
+}
+
+impl Merged {
+    pub(crate) fn new(figment: Figment) -> Self {
+        Self { figment }
+    }
+
+    /// Where the value of `key` came from (`Default` when unset).
+    pub(crate) fn origin(&self, key: &str) -> Origin {
+        let setting = setting_by_key(key);
+        match self.figment.find_metadata(key) {
+            Some(metadata) => {
+                let layer = layer_of(metadata);
+                let name = match layer {
+                    Layer::Env => setting.and_then(|s| s.env).unwrap_or(key),
+                    Layer::Context => setting.and_then(|s| s.context).unwrap_or(key),
+                    _ => key,
+                };
+                let path = metadata
+                    .source
+                    .as_ref()
+                    .and_then(|s| s.file_path())
+                    .map(PathBuf::from);
+                Origin::new(layer, name, path)
+            }
+            None => Origin::new(Layer::Default, key, None),
+        }
+    }
+
+    fn raw(&self, key: &str) -> Option<Value> {
+        match self.figment.find_value(key) {
+            Ok(Value::Empty(..)) | Err(_) => None,
+            Ok(v) => Some(v),
+        }
+    }
+
+    /// A text value; integers are accepted as text (a YAML `token: 1234`).
+    fn text(&self, key: &str) -> Result<Option<Field<String>>, ConfigError> {
+        let Some(raw) = self.raw(key) else {
+            return Ok(None);
+        };
+        let origin = self.origin(key);
+        let text = match raw {
+            Value::String(_, s) => s,
+            Value::Char(_, c) => c.to_string(),
+            Value::Num(_, n) if n.to_f64().is_none() => num_text(n),
+            other => {
+                return Err(ConfigError::InvalidValue {
+                    setting: origin.to_string(),
+                    problem: format!("expected text, found {}; quote it", kind_of(&other)),
+                })
+            }
+        };
+        if text.trim().is_empty() {
+            return Err(ConfigError::EmptyValue {
+                setting: origin.to_string(),
+            });
+        }
+        Ok(Some(Field {
+            value: text,
+            origin,
+        }))
+    }
+
+    /// A file path; relative paths in a config file are relative to that file.
+    fn path(&self, key: &str) -> Result<Option<Field<PathBuf>>, ConfigError> {
+        Ok(self.text(key)?.map(|f| {
+            let mut path = PathBuf::from(f.value);
+            if f.origin.layer == Layer::File && path.is_relative() {
+                if let Some(dir) = f.origin.path.as_ref().and_then(|p| p.parent()) {
+                    path = dir.join(path);
+                }
+            }
+            Field {
+                value: path,
+                origin: f.origin,
+            }
+        }))
+    }
+
+    fn boolean(&self, key: &str) -> Result<Option<Field<bool>>, ConfigError> {
+        let Some(raw) = self.raw(key) else {
+            return Ok(None);
+        };
+        let origin = self.origin(key);
+        let value = match &raw {
+            Value::Bool(_, b) => Some(*b),
+            Value::String(_, s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Some(true),
+                "false" | "0" | "no" | "off" => Some(false),
+                _ => None,
+            },
+            Value::Num(_, n) => match int_of(*n) {
+                Some(1) => Some(true),
+                Some(0) => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+        match value {
+            Some(value) => Ok(Some(Field { value, origin })),
+            None => Err(ConfigError::NotABool {
+                setting: origin.to_string(),
+                value: display_value(&raw),
+            }),
+        }
+    }
+
+    fn duration(
+        &self,
+        key: &str,
+        allow_zero: bool,
+    ) -> Result<Option<Field<Duration>>, ConfigError> {
+        let Some(raw) = self.raw(key) else {
+            return Ok(None);
+        };
+        let origin = self.origin(key);
+        let shown = display_value(&raw);
+        let negative = || ConfigError::NegativeDuration {
+            setting: origin.to_string(),
+            value: shown.clone(),
+        };
+        let invalid = |problem: &str| ConfigError::InvalidDuration {
+            setting: origin.to_string(),
+            value: shown.clone(),
+            problem: problem.to_owned(),
+        };
+        const NOT_A_DURATION: &str =
+            "is not a duration; write 500ms, 2s, 1m or a whole number of seconds";
+        let duration = match &raw {
+            Value::String(_, s) => parse_duration(s).map_err(|e| match e {
+                DurationError::Negative(_) => negative(),
+                DurationError::Invalid(_) => invalid(NOT_A_DURATION),
+            })?,
+            Value::Num(_, n) => match (int_of(*n), n.to_f64()) {
+                (Some(i), _) if i < 0 => return Err(negative()),
+                (Some(i), _) => {
+                    Duration::from_secs(u64::try_from(i).map_err(|_| invalid(NOT_A_DURATION))?)
+                }
+                (None, Some(f)) if f < 0.0 => return Err(negative()),
+                (None, Some(f)) => {
+                    Duration::try_from_secs_f64(f).map_err(|_| invalid(NOT_A_DURATION))?
+                }
+                (None, None) => return Err(invalid(NOT_A_DURATION)),
+            },
+            _ => return Err(invalid(NOT_A_DURATION)),
+        };
+        if !allow_zero && duration.is_zero() {
+            return Err(invalid("must be greater than zero, like 2s or 500ms"));
+        }
+        Ok(Some(Field {
+            value: duration,
+            origin,
+        }))
+    }
+
+    /// `NATS_MAX_RECONNECTS`: `-1` forever (`None`), `N >= 0` at most N.
+    fn max_reconnects(&self) -> Result<Option<Field<Option<u64>>>, ConfigError> {
+        const KEY: &str = "reconnect.max_reconnects";
+        let Some(raw) = self.raw(KEY) else {
+            return Ok(None);
+        };
+        let origin = self.origin(KEY);
+        let number = match &raw {
+            Value::Num(_, n) => int_of(*n),
+            Value::String(_, s) => s.trim().parse::<i128>().ok(),
+            _ => None,
+        };
+        let Some(number) = number else {
+            return Err(ConfigError::NotANumber {
+                setting: origin.to_string(),
+                value: display_value(&raw),
+                expected: "write -1 to reconnect forever, 0 for no reconnect attempts, \
+                           or a whole number of attempts"
+                    .to_owned(),
+            });
+        };
+        let value = match number {
+            -1 => None,
+            n => Some(u64::try_from(n).map_err(|_| ConfigError::InvalidValue {
+                setting: origin.to_string(),
+                problem: format!(
+                    "`{n}` is out of range; write -1 to reconnect forever, 0 for no reconnect \
+                     attempts, or a whole number of attempts"
+                ),
+            })?),
+        };
+        Ok(Some(Field { value, origin }))
+    }
+
+    /// The URL list: a comma-separated string, or a list in files.
+    fn urls(&self) -> Result<Option<Field<Vec<String>>>, ConfigError> {
+        const KEY: &str = "url";
+        let Some(raw) = self.raw(KEY) else {
+            return Ok(None);
+        };
+        let origin = self.origin(KEY);
+        let not_text = |what: &str| ConfigError::InvalidValue {
+            setting: origin.to_string(),
+            problem: format!(
+                "expected a URL or a list of URLs, found {what}; write nats://host:4222"
+            ),
+        };
+        let urls = match raw {
+            Value::String(_, s) => vec![s],
+            Value::Array(_, items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(_, s) => Ok(s),
+                    other => Err(not_text(kind_of(&other))),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            other => return Err(not_text(kind_of(&other))),
+        };
+        Ok(Some(Field {
+            value: urls,
+            origin,
+        }))
+    }
+
+    fn streams(&self) -> Result<Option<Field<Vec<StreamSpec>>>, ConfigError> {
+        const KEY: &str = "jetstream.streams";
+        let Some(raw) = self.raw(KEY) else {
+            return Ok(None);
+        };
+        let origin = self.origin(KEY);
+        let place = |path: &[String]| {
+            let mut place = KEY.to_owned();
+            for (i, part) in path.iter().enumerate() {
+                if i == 0 && part.bytes().all(|b| b.is_ascii_digit()) {
+                    place.push_str(&format!("[{part}]"));
+                } else {
+                    place.push('.');
+                    place.push_str(part);
+                }
+            }
+            place
+        };
+        let located = |key: String| Origin {
+            name: key,
+            ..origin.clone()
+        };
+        let streams: Vec<StreamSpec> = raw.deserialize().map_err(|e: figment::Error| {
+            let key = place(&e.path);
+            match e.kind {
+                Kind::UnknownField(field, expected) => ConfigError::UnknownKey {
+                    hint: format!(
+                        "{}valid stream keys are {}",
+                        crate::text::closest(&field, expected)
+                            .map(|c| format!("did you mean `{c}`? "))
+                            .unwrap_or_default(),
+                        expected.join(", ")
+                    ),
+                    key,
+                    location: match &origin.path {
+                        Some(p) => p.display().to_string(),
+                        None => origin.to_string(),
+                    },
+                },
+                Kind::MissingField(field) => ConfigError::InvalidStream {
+                    setting: located(key).to_string(),
+                    problem: format!(
+                        "`{field}` is missing; every stream needs a name and subjects"
+                    ),
+                },
+                Kind::InvalidType(actual, expected) => ConfigError::InvalidStream {
+                    setting: located(key).to_string(),
+                    problem: format!("expected {expected}, found {}", actual_kind(&actual)),
+                },
+                Kind::UnknownVariant(found, expected) => ConfigError::InvalidStream {
+                    setting: located(key).to_string(),
+                    problem: format!("`{found}` is not one of {}", expected.join(", ")),
+                },
+                other => ConfigError::InvalidStream {
+                    setting: located(key).to_string(),
+                    problem: match other {
+                        Kind::Message(m) => m,
+                        Kind::InvalidValue(actual, expected) => {
+                            format!("expected {expected}, found {}", actual_kind(&actual))
+                        }
+                        Kind::InvalidLength(n, expected) => {
+                            format!("{n} items, expected {expected}")
+                        }
+                        _ => "this value cannot be used; see docs/configuration.md".to_owned(),
+                    },
+                },
+            }
+        })?;
+        let mut names: Vec<&str> = Vec::new();
+        for (i, stream) in streams.iter().enumerate() {
+            let setting = located(format!("{KEY}[{i}]")).to_string();
+            let problem = stream_problem(stream, &names);
+            if let Some(problem) = problem {
+                return Err(ConfigError::InvalidStream { setting, problem });
+            }
+            names.push(&stream.name);
+        }
+        Ok(Some(Field {
+            value: streams,
+            origin,
+        }))
+    }
+}
+
+fn stream_problem(stream: &StreamSpec, earlier: &[&str]) -> Option<String> {
+    let name = &stream.name;
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
+    {
+        return Some(format!(
+            "the stream name `{name}` is empty or holds spaces, `.`, `*`, `>`, `/` or `\\`; \
+             use a name like CONNECT_EVENTS"
+        ));
+    }
+    if earlier.contains(&name.as_str()) {
+        return Some(format!("the stream `{name}` is declared twice; keep one"));
+    }
+    if stream.subjects.is_empty() || stream.subjects.iter().any(|s| s.trim().is_empty()) {
+        return Some(format!(
+            "the stream `{name}` needs at least one non-empty subject, like `connect.>`"
+        ));
+    }
+    if !(1..=5).contains(&stream.replicas) {
+        return Some(format!(
+            "the stream `{name}` asks for {} replicas; use 1 to 5",
+            stream.replicas
+        ));
+    }
+    None
+}
+
+/// A short description of a value's type, never its content.
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::String(..) | Value::Char(..) => "text",
+        Value::Bool(..) => "a boolean",
+        Value::Num(..) => "a number",
+        Value::Empty(..) => "nothing",
+        Value::Dict(..) => "a map",
+        Value::Array(..) => "a list",
+    }
+}
+
+fn actual_kind(actual: &Actual) -> &'static str {
+    match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) | Actual::Float(_) => "a number",
+        Actual::Char(_) | Actual::Str(_) => "text",
+        Actual::Bytes(_) => "bytes",
+        Actual::Unit | Actual::Option => "nothing",
+        Actual::Seq => "a list",
+        Actual::Map => "a map",
+        _ => "another type",
+    }
+}
+
+/// A non-secret value as the user wrote it, for error messages.
+fn display_value(value: &Value) -> String {
+    match value {
+        Value::String(_, s) => s.clone(),
+        Value::Char(_, c) => c.to_string(),
+        Value::Bool(_, b) => b.to_string(),
+        Value::Num(_, n) => num_text(*n),
+        other => kind_of(other).to_owned(),
+    }
+}
+
+fn num_text(n: Num) -> String {
+    match (n.to_i128(), n.to_u128(), n.to_f64()) {
+        (Some(i), _, _) => i.to_string(),
+        (_, Some(u), _) => u.to_string(),
+        (_, _, Some(f)) => f.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// An integer of any width, signed or not.
+fn int_of(n: Num) -> Option<i128> {
+    n.to_i128()
+        .or_else(|| n.to_u128().and_then(|u| i128::try_from(u).ok()))
+}
+
+/// How to name the missing half of a pair, in the same terms as the half given.
+fn companion(present: &Origin, key: &str) -> String {
+    let Some(setting) = setting_by_key(key) else {
+        return format!("`{key}`");
+    };
+    match present.layer {
+        Layer::Env => setting.env.unwrap_or(key).to_owned(),
+        Layer::Context => format!("`{}`", setting.context.unwrap_or(key)),
+        _ => format!("`{key}`"),
+    }
+}
+
+/// One authentication method found in the layers.
+struct Method {
+    label: String,
+}
+
+/// The checked configuration and where each value came from.
+pub(crate) fn resolve(merged: &Merged) -> Result<(Config, Sources), ConfigError> {
+    let defaults = Config::default();
+    let mut sources = Sources::default();
+    for setting in SETTINGS {
+        sources.insert(setting.key, merged.origin(setting.key));
+    }
+
+    // Servers.
+    let url_field = merged.urls()?;
+    let (servers, url_credentials, url_origin) = match url_field {
+        Some(f) => {
+            let parsed = parse_servers(&f.value, &f.origin.to_string())?;
+            (parsed.servers, parsed.credentials, Some(f.origin))
+        }
+        None => (defaults.servers.clone(), None, None),
+    };
+
+    // Authentication: exactly one method.
+    let token = merged.text("auth.token")?;
+    let creds = merged.path("auth.creds_file")?;
+    let user = merged.text("auth.user")?;
+    let password = merged.text("auth.password")?;
+    let nkey_file = merged.path("auth.nkey_seed_file")?;
+    let jwt = merged.text("auth.jwt")?;
+    let seed = merged.text("auth.nkey_seed")?;
+
+    let url_label = url_origin
+        .as_ref()
+        .map(|o| format!("{o} (credentials in the URL)"))
+        .unwrap_or_default();
+    let mut methods: Vec<Method> = Vec::new();
+    if url_credentials.is_some() {
+        methods.push(Method {
+            label: url_label.clone(),
+        });
+    }
+    let mut push = |origin: Option<&Origin>| {
+        if let Some(origin) = origin {
+            methods.push(Method {
+                label: origin.to_string(),
+            });
+        }
+    };
+    push(token.as_ref().map(|f| &f.origin));
+    push(creds.as_ref().map(|f| &f.origin));
+    push(
+        user.as_ref()
+            .map(|f| &f.origin)
+            .or(password.as_ref().map(|f| &f.origin)),
+    );
+    push(nkey_file.as_ref().map(|f| &f.origin));
+    push(
+        jwt.as_ref()
+            .map(|f| &f.origin)
+            .or(seed.as_ref().map(|f| &f.origin)),
+    );
+    if let [first, second, ..] = methods.as_slice() {
+        return Err(ConfigError::AuthConflict {
+            first: first.label.clone(),
+            second: second.label.clone(),
+        });
+    }
+
+    let auth = if let Some(credentials) = url_credentials {
+        let url_origin = url_origin
+            .clone()
+            .unwrap_or_else(|| Origin::new(Layer::Default, "url", None));
+        let derived = Origin {
+            name: format!("{} (credentials in the URL)", url_origin.name),
+            ..url_origin
+        };
+        match credentials {
+            UrlCredentials::Token(token) => {
+                sources.insert("auth.token", derived);
+                Auth::Token { token }
+            }
+            UrlCredentials::UserPassword(user, password) => {
+                sources.insert("auth.user", derived.clone());
+                sources.insert("auth.password", derived);
+                Auth::UserPassword { user, password }
+            }
+            UrlCredentials::UserOnly(_) => {
+                return Err(ConfigError::UserWithoutPassword {
+                    user: url_label,
+                    password: "a password after the `:` in the URL".to_owned(),
+                })
+            }
+        }
+    } else if let Some(token) = token {
+        Auth::Token {
+            token: Secret::new(token.value),
+        }
+    } else if let Some(creds) = creds {
+        check_creds_file(&creds.value, &creds.origin.to_string())?;
+        Auth::CredsFile { path: creds.value }
+    } else if user.is_some() || password.is_some() {
+        match (user, password) {
+            (Some(user), Some(password)) => Auth::UserPassword {
+                user: user.value,
+                password: Secret::new(password.value),
+            },
+            (Some(user), None) => {
+                return Err(ConfigError::UserWithoutPassword {
+                    password: companion(&user.origin, "auth.password"),
+                    user: user.origin.to_string(),
+                })
+            }
+            (None, Some(password)) => {
+                return Err(ConfigError::PasswordWithoutUser {
+                    user: companion(&password.origin, "auth.user"),
+                    password: password.origin.to_string(),
+                })
+            }
+            (None, None) => Auth::None,
+        }
+    } else if let Some(nkey_file) = nkey_file {
+        read_nkey_seed_file(&nkey_file.value, &nkey_file.origin.to_string())?;
+        Auth::NkeySeedFile {
+            path: nkey_file.value,
+        }
+    } else if jwt.is_some() || seed.is_some() {
+        match (jwt, seed) {
+            (Some(jwt), Some(seed)) => {
+                if !looks_like_jwt(&jwt.value) {
+                    return Err(ConfigError::InvalidValue {
+                        setting: jwt.origin.to_string(),
+                        problem: "does not look like a user JWT (three base64url parts \
+                                  separated by dots); use the JWT of the user's .creds file"
+                            .to_owned(),
+                    });
+                }
+                if !looks_like_user_seed(&seed.value) {
+                    return Err(ConfigError::InvalidValue {
+                        setting: seed.origin.to_string(),
+                        problem: "does not look like an nkey user seed (58 characters \
+                                  starting with SU); use the seed of the user's .creds file"
+                            .to_owned(),
+                    });
+                }
+                Auth::Jwt {
+                    jwt: Secret::new(jwt.value.trim()),
+                    seed: Secret::new(seed.value.trim()),
+                }
+            }
+            (Some(jwt), None) => {
+                return Err(ConfigError::JwtWithoutSeed {
+                    seed: companion(&jwt.origin, "auth.nkey_seed"),
+                    jwt: jwt.origin.to_string(),
+                })
+            }
+            (None, Some(seed)) => {
+                return Err(ConfigError::SeedWithoutJwt {
+                    jwt: companion(&seed.origin, "auth.jwt"),
+                    seed: seed.origin.to_string(),
+                })
+            }
+            (None, None) => Auth::None,
+        }
+    } else {
+        Auth::None
+    };
+
+    // TLS: any setting means TLS; files must hold what they must.
+    let ca = merged.path("tls.ca")?;
+    let cert = merged.path("tls.cert")?;
+    let key = merged.path("tls.key")?;
+    let required = merged.boolean("tls.required")?;
+    let first = merged.boolean("tls.first")?;
+    match (&cert, &key) {
+        (Some(cert), None) => {
+            return Err(ConfigError::CertWithoutKey {
+                key: companion(&cert.origin, "tls.key"),
+                cert: cert.origin.to_string(),
+            })
+        }
+        (None, Some(key)) => {
+            return Err(ConfigError::KeyWithoutCert {
+                cert: companion(&key.origin, "tls.cert"),
+                key: key.origin.to_string(),
+            })
+        }
+        _ => {}
+    }
+    if let Some(ca) = &ca {
+        check_pem_file(&ca.value, &ca.origin.to_string(), PemKind::Certificates)?;
+    }
+    if let Some(cert) = &cert {
+        check_pem_file(&cert.value, &cert.origin.to_string(), PemKind::Certificates)?;
+    }
+    if let Some(key) = &key {
+        check_pem_file(&key.value, &key.origin.to_string(), PemKind::PrivateKey)?;
+    }
+    let mut tls_reasons: Vec<String> = Vec::new();
+    if let Some(f) = required.as_ref().filter(|f| f.value) {
+        tls_reasons.push(format!("{} is true", f.origin));
+    }
+    if let Some(f) = first.as_ref().filter(|f| f.value) {
+        tls_reasons.push(format!("{} is true", f.origin));
+    }
+    for f in [&ca, &cert].into_iter().flatten() {
+        tls_reasons.push(format!("{} is set", f.origin));
+    }
+    if let (Some(reason), Some(ws)) = (
+        tls_reasons.first(),
+        servers.iter().find(|s| s.scheme == Scheme::Ws),
+    ) {
+        return Err(ConfigError::TlsOverPlainWebSocket {
+            setting: url_origin
+                .as_ref()
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| "NATS_URL".to_owned()),
+            url: ws.url.clone(),
+            reason: reason.clone(),
+        });
+    }
+    let tls_wanted = !tls_reasons.is_empty() || servers.iter().any(|s| s.scheme.is_tls());
+    let tls = TlsSettings {
+        ca: ca.map(|f| f.value),
+        cert: cert.map(|f| f.value),
+        key: key.map(|f| f.value),
+        required: tls_wanted,
+        first: first.is_some_and(|f| f.value),
+    };
+
+    // Reconnect and timeouts.
+    let wait = merged.duration("reconnect.wait", true)?;
+    let max_wait = merged.duration("reconnect.max_wait", false)?;
+    let mut reconnect = ReconnectSettings {
+        wait: wait.as_ref().map_or(defaults.reconnect.wait, |f| f.value),
+        max_wait: max_wait
+            .as_ref()
+            .map_or(defaults.reconnect.max_wait, |f| f.value),
+        max_reconnects: merged
+            .max_reconnects()?
+            .map_or(defaults.reconnect.max_reconnects, |f| f.value),
+    };
+    if reconnect.wait > reconnect.max_wait {
+        let max_origin = max_wait
+            .map(|f| f.origin)
+            .unwrap_or_else(|| merged.origin("reconnect.max_wait"));
+        if max_origin.layer == Layer::Default {
+            // The documented default cap is 30s, or the wait when that is longer
+            // (deployments of the original library set only the wait).
+            reconnect.max_wait = reconnect.wait;
+        } else {
+            let wait_origin = wait
+                .map(|f| f.origin)
+                .unwrap_or_else(|| merged.origin("reconnect.wait"));
+            return Err(ConfigError::InvalidValue {
+                setting: wait_origin.to_string(),
+                problem: format!(
+                    "the reconnect wait ({}) is longer than its cap {max_origin} ({}); \
+                     raise the cap or shorten the wait",
+                    format_duration(reconnect.wait),
+                    format_duration(reconnect.max_wait)
+                ),
+            });
+        }
+    }
+    let connect_timeout = merged
+        .duration("timeout", false)?
+        .map_or(defaults.connect_timeout, |f| f.value);
+    let ping_interval = merged.duration("ping_interval", false)?.map(|f| f.value);
+    let request_timeout = merged.duration("request_timeout", false)?.map(|f| f.value);
+
+    // Names and prefixes.
+    let client_id = merged
+        .text("client_id")?
+        .map_or(defaults.client_id.clone(), |f| f.value);
+    let inbox_prefix = subject_part(
+        merged.text("inbox_prefix")?,
+        "an inbox prefix like `_INBOX_svc`",
+    )?;
+    let domain = subject_part(merged.text("jetstream.domain")?, "a domain name like `hub`")?;
+    let api_prefix = subject_part(
+        merged.text("jetstream.api_prefix")?,
+        "an API prefix like `$JS.hub.API`",
+    )?;
+    let streams = merged.streams()?.map(|f| f.value).unwrap_or_default();
+
+    let config = Config {
+        servers,
+        client_id,
+        auth,
+        tls,
+        reconnect,
+        connect_timeout,
+        ping_interval,
+        request_timeout,
+        inbox_prefix,
+        jetstream: JetStreamSettings {
+            domain,
+            api_prefix,
+            streams,
+        },
+    };
+    Ok((config, sources))
+}
+
+/// A subject prefix or domain: no spaces, no wildcards.
+fn subject_part(
+    field: Option<Field<String>>,
+    example: &str,
+) -> Result<Option<String>, ConfigError> {
+    let Some(field) = field else { return Ok(None) };
+    let value = field.value.trim();
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || c == '*' || c == '>')
+        || value.starts_with('.')
+        || value.ends_with('.')
+    {
+        return Err(ConfigError::InvalidValue {
+            setting: field.origin.to_string(),
+            problem: format!(
+                "`{value}` holds spaces or wildcards (`*`, `>`) or starts or ends with `.`; write {example}"
+            ),
+        });
+    }
+    Ok(Some(value.to_owned()))
+}

@@ -1,0 +1,105 @@
+//! Small text helpers: keeping secrets out of messages, suggesting keys.
+
+/// Replaces every double-quoted segment of a parser message with `"…"`, so a
+/// parser that quotes the input cannot leak a secret into an error.
+pub(crate) fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_quote = false;
+    // Parsers name grammar tokens in backticks (expected `"`): keep those.
+    let mut in_backticks = false;
+    for c in message.chars() {
+        match c {
+            '`' if !in_quote => {
+                in_backticks = !in_backticks;
+                out.push(c);
+            }
+            '"' if !in_backticks => {
+                if in_quote {
+                    out.push_str("…\"");
+                } else {
+                    out.push('"');
+                }
+                in_quote = !in_quote;
+            }
+            '\n' if !in_quote => out.push_str("; "),
+            _ if !in_quote => out.push(c),
+            _ => {}
+        }
+    }
+    if in_quote {
+        out.push('…');
+    }
+    out
+}
+
+/// A URL with any userinfo (`user:pass@`, `token@`) replaced by `***`.
+pub(crate) fn redact_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate within a small distance.
+pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_segments_are_redacted() {
+        assert_eq!(
+            redact_quoted(r#"invalid type: string "s3cret", expected a map"#),
+            r#"invalid type: string "…", expected a map"#
+        );
+        assert_eq!(redact_quoted(r#"x "open"#), r#"x "…"#);
+        assert_eq!(
+            redact_quoted("invalid string\nexpected `\"`, `'`"),
+            "invalid string; expected `\"`, `'`"
+        );
+    }
+
+    #[test]
+    fn userinfo_is_redacted() {
+        assert_eq!(redact_userinfo("nats://u:p@h:4222"), "nats://***@h:4222");
+        assert_eq!(redact_userinfo("nats://tok@h"), "nats://***@h");
+        assert_eq!(redact_userinfo("nats://h:4222"), "nats://h:4222");
+        assert_eq!(redact_userinfo("u:p@h"), "***@h");
+        assert_eq!(redact_userinfo("nats://a:b@c@h/x@y"), "nats://***@h/x@y");
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(closest("tokn", &["token", "user"]), Some("token"));
+        assert_eq!(closest("zzzzzz", &["token", "user"]), None);
+        assert_eq!(edit_distance("wait", "wait"), 0);
+    }
+}

@@ -1,0 +1,652 @@
+//! Comparing a declared [`StreamSpec`] with the configuration a server holds.
+//!
+//! Pure functions, no I/O: what differs, what the server cannot change in
+//! place, and the JSON requests that create or update a stream.
+//!
+//! Every field of [`StreamSpec`] is compared, with the server's defaults
+//! normalised (`-1` and `0` both mean "unlimited" for `max_bytes`, `max_msgs`
+//! and `max_msg_size`; `0` means "forever" for `max_age`; `0` replicas means
+//! one). Two fields are compared only when declared: `description` and
+//! `duplicate_window` (`None` leaves the server's value alone). Settings a
+//! spec cannot express (`allow_direct`, `max_consumers`, `metadata`…) are
+//! never compared and are preserved on update.
+
+use std::time::Duration;
+
+use connect_nats_config::duration::format_duration;
+use connect_nats_config::{DiscardKind, RetentionKind, StorageKind, StreamSpec};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::report::FieldChange;
+
+/// The part of a server's stream configuration a spec can declare, read
+/// tolerantly (missing fields take the server's zero values).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub(crate) struct ServerStreamConfig {
+    pub subjects: Vec<String>,
+    pub description: Option<String>,
+    /// Nanoseconds; 0 is forever.
+    pub max_age: i64,
+    pub max_bytes: i64,
+    pub max_msgs: i64,
+    pub max_msg_size: i64,
+    pub num_replicas: i64,
+    pub storage: String,
+    pub retention: String,
+    pub discard: String,
+    /// Nanoseconds.
+    pub duplicate_window: i64,
+    pub sealed: bool,
+}
+
+/// A field the server cannot change in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Blocked {
+    /// The field name, as in [`StreamSpec`].
+    pub field: &'static str,
+    /// Why, and what to do.
+    pub why: String,
+}
+
+/// What differs between a spec and a server's stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StreamDiff {
+    /// Every differing field, updatable or not.
+    pub changes: Vec<FieldChange>,
+    /// The differing fields the server cannot change in place.
+    pub blocked: Vec<Blocked>,
+}
+
+/// A spec that can never be applied: the field and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Invalid {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+/// Checks a spec before any request is sent.
+pub(crate) fn validate(spec: &StreamSpec) -> Result<(), Invalid> {
+    let invalid = |field, reason: &str| {
+        Err(Invalid {
+            field,
+            reason: reason.to_owned(),
+        })
+    };
+    if spec.name.is_empty() {
+        return invalid("name", "is empty; give the stream a name such as `ORDERS`");
+    }
+    if spec
+        .name
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
+    {
+        return invalid(
+            "name",
+            "must not contain whitespace, `.`, `*`, `>`, `/` or `\\`; use letters, digits, `-` and `_`",
+        );
+    }
+    if spec.subjects.is_empty() {
+        return invalid(
+            "subjects",
+            "is empty; list the subjects the stream captures, e.g. `orders.>`",
+        );
+    }
+    for subject in &spec.subjects {
+        if subject.is_empty()
+            || subject.chars().any(char::is_whitespace)
+            || subject.split('.').any(str::is_empty)
+        {
+            return Err(Invalid {
+                field: "subjects",
+                reason: format!(
+                    "contains `{subject}`, which is not a valid subject (no whitespace, no empty tokens)"
+                ),
+            });
+        }
+    }
+    if !(1..=5).contains(&spec.replicas) {
+        return invalid("replicas", "must be between 1 and 5");
+    }
+    for (field, value) in [
+        ("max_bytes", spec.max_bytes),
+        ("max_msgs", spec.max_msgs),
+        ("max_msg_size", spec.max_msg_size.map(i64::from)),
+    ] {
+        if let Some(v) = value {
+            if v == 0 || v < -1 {
+                return Err(Invalid {
+                    field,
+                    reason: format!("is {v}; give a positive limit, or leave it out for unlimited"),
+                });
+            }
+        }
+    }
+    if let (Some(window), Some(age)) = (spec.duplicate_window, declared_max_age(spec)) {
+        if window > age {
+            return Err(Invalid {
+                field: "duplicate_window",
+                reason: format!(
+                    "({}) is longer than max_age ({}); the server refuses that, shorten it",
+                    format_duration(window),
+                    format_duration(age)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Compares a (valid) spec with a server's configuration.
+pub(crate) fn diff(spec: &StreamSpec, server: &ServerStreamConfig) -> StreamDiff {
+    let mut out = StreamDiff::default();
+    let mut change = |field: &str, server: String, declared: String| {
+        out.changes.push(FieldChange {
+            field: field.to_owned(),
+            server,
+            declared,
+        });
+    };
+
+    let mut declared_subjects = spec.subjects.clone();
+    declared_subjects.sort();
+    declared_subjects.dedup();
+    let mut server_subjects = server.subjects.clone();
+    server_subjects.sort();
+    server_subjects.dedup();
+    if declared_subjects != server_subjects {
+        change("subjects", list(&server.subjects), list(&spec.subjects));
+    }
+
+    if let Some(declared) = spec.description.as_deref().filter(|d| !d.is_empty()) {
+        let current = server.description.as_deref().unwrap_or("");
+        if declared != current {
+            change("description", quoted(current), quoted(declared));
+        }
+    }
+
+    let declared_age = declared_max_age(spec);
+    let server_age = nanos_to_duration(server.max_age).filter(|d| !d.is_zero());
+    if declared_age != server_age {
+        change("max_age", age(server_age), age(declared_age));
+    }
+
+    for (field, declared, current) in [
+        ("max_bytes", spec.max_bytes, server.max_bytes),
+        ("max_msgs", spec.max_msgs, server.max_msgs),
+        (
+            "max_msg_size",
+            spec.max_msg_size.map(i64::from),
+            server.max_msg_size,
+        ),
+    ] {
+        let declared = limit(declared);
+        let current = limit(Some(current));
+        if declared != current {
+            change(field, limit_text(current), limit_text(declared));
+        }
+    }
+
+    let server_replicas = server.num_replicas.max(1);
+    if i64::try_from(spec.replicas).unwrap_or(i64::MAX) != server_replicas {
+        change(
+            "replicas",
+            server_replicas.to_string(),
+            spec.replicas.to_string(),
+        );
+    }
+
+    let declared_storage = storage_str(spec.storage);
+    if declared_storage != server.storage {
+        change(
+            "storage",
+            server.storage.clone(),
+            declared_storage.to_owned(),
+        );
+        out.blocked.push(Blocked {
+            field: "storage",
+            why: format!(
+                "the server cannot change a stream's storage in place (it has `{}`, the declaration \
+                 says `{declared_storage}`); declare `{}` again, or back up, delete and recreate the \
+                 stream",
+                server.storage, server.storage
+            ),
+        });
+    }
+
+    let declared_retention = retention_str(spec.retention);
+    if declared_retention != server.retention {
+        change(
+            "retention",
+            server.retention.clone(),
+            declared_retention.to_owned(),
+        );
+        if declared_retention == "workqueue" || server.retention == "workqueue" {
+            out.blocked.push(Blocked {
+                field: "retention",
+                why: format!(
+                    "the server cannot change retention to or from workqueue in place (it has \
+                     `{}`, the declaration says `{declared_retention}`); declare `{}` again, or \
+                     create a new stream and move the data",
+                    server.retention, server.retention
+                ),
+            });
+        }
+    }
+
+    let declared_discard = discard_str(spec.discard);
+    if declared_discard != server.discard {
+        change(
+            "discard",
+            server.discard.clone(),
+            declared_discard.to_owned(),
+        );
+    }
+
+    if let Some(window) = spec.duplicate_window.filter(|w| !w.is_zero()) {
+        let current = nanos_to_duration(server.duplicate_window).unwrap_or_default();
+        if window != current {
+            change(
+                "duplicate_window",
+                format_duration(current),
+                format_duration(window),
+            );
+        }
+    }
+
+    if server.sealed && !out.changes.is_empty() {
+        out.blocked.push(Blocked {
+            field: "sealed",
+            why: "the stream is sealed and can no longer be changed; create a new stream"
+                .to_owned(),
+        });
+    }
+    out
+}
+
+/// The `STREAM.CREATE` request for a (valid) spec.
+pub(crate) fn create_request(spec: &StreamSpec) -> Value {
+    let mut config = Map::new();
+    config.insert("name".into(), json!(spec.name));
+    apply_declared(&mut config, spec);
+    Value::Object(config)
+}
+
+/// The `STREAM.UPDATE` request: the server's whole configuration with the
+/// declared fields replaced, so settings the spec does not express are kept.
+pub(crate) fn update_request(spec: &StreamSpec, server_config: &Value) -> Value {
+    let mut config = match server_config {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    config.insert("name".into(), json!(spec.name));
+    apply_declared(&mut config, spec);
+    Value::Object(config)
+}
+
+fn apply_declared(config: &mut Map<String, Value>, spec: &StreamSpec) {
+    config.insert("subjects".into(), json!(spec.subjects));
+    if let Some(description) = spec.description.as_deref().filter(|d| !d.is_empty()) {
+        config.insert("description".into(), json!(description));
+    }
+    config.insert(
+        "max_age".into(),
+        json!(declared_max_age(spec).map_or(0, duration_to_nanos)),
+    );
+    config.insert("max_bytes".into(), json!(limit(spec.max_bytes)));
+    config.insert("max_msgs".into(), json!(limit(spec.max_msgs)));
+    config.insert(
+        "max_msg_size".into(),
+        json!(limit(spec.max_msg_size.map(i64::from))),
+    );
+    config.insert("num_replicas".into(), json!(spec.replicas));
+    config.insert("storage".into(), json!(storage_str(spec.storage)));
+    config.insert("retention".into(), json!(retention_str(spec.retention)));
+    config.insert("discard".into(), json!(discard_str(spec.discard)));
+    if let Some(window) = spec.duplicate_window.filter(|w| !w.is_zero()) {
+        config.insert("duplicate_window".into(), json!(duration_to_nanos(window)));
+    }
+}
+
+fn declared_max_age(spec: &StreamSpec) -> Option<Duration> {
+    spec.max_age.filter(|d| !d.is_zero())
+}
+
+/// A limit as the server stores it: `-1` for unlimited.
+fn limit(value: Option<i64>) -> i64 {
+    match value {
+        Some(v) if v > 0 => v,
+        _ => -1,
+    }
+}
+
+fn limit_text(value: i64) -> String {
+    if value > 0 {
+        value.to_string()
+    } else {
+        "unlimited".to_owned()
+    }
+}
+
+fn age(value: Option<Duration>) -> String {
+    value.map_or_else(|| "forever".to_owned(), format_duration)
+}
+
+fn list(subjects: &[String]) -> String {
+    format!("[{}]", subjects.join(", "))
+}
+
+fn quoted(text: &str) -> String {
+    format!("{text:?}")
+}
+
+fn nanos_to_duration(nanos: i64) -> Option<Duration> {
+    u64::try_from(nanos).ok().map(Duration::from_nanos)
+}
+
+fn duration_to_nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn storage_str(kind: StorageKind) -> &'static str {
+    match kind {
+        StorageKind::File => "file",
+        StorageKind::Memory => "memory",
+    }
+}
+
+pub(crate) fn retention_str(kind: RetentionKind) -> &'static str {
+    match kind {
+        RetentionKind::Limits => "limits",
+        RetentionKind::Interest => "interest",
+        RetentionKind::Workqueue => "workqueue",
+    }
+}
+
+pub(crate) fn discard_str(kind: DiscardKind) -> &'static str {
+    match kind {
+        DiscardKind::Old => "old",
+        DiscardKind::New => "new",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a 2.10 server returns for a stream created from `spec` with no
+    /// duplicate window declared (server defaults filled in).
+    fn server_view(spec: &StreamSpec) -> ServerStreamConfig {
+        let request = create_request(spec);
+        let mut config: ServerStreamConfig =
+            serde_json::from_value(request).expect("create request parses");
+        config.duplicate_window = 120_000_000_000;
+        if config.max_msg_size == 0 {
+            config.max_msg_size = -1;
+        }
+        config
+    }
+
+    fn spec() -> StreamSpec {
+        StreamSpec {
+            description: Some("orders".into()),
+            max_age: Some(Duration::from_secs(3600)),
+            max_bytes: Some(1024),
+            ..StreamSpec::new("ORDERS", ["orders.>", "refunds.>"])
+        }
+    }
+
+    #[test]
+    fn identical_is_unchanged() {
+        let spec = spec();
+        assert_eq!(diff(&spec, &server_view(&spec)), StreamDiff::default());
+    }
+
+    #[test]
+    fn server_defaults_are_not_drift() {
+        let spec = StreamSpec::new("X", ["x.>"]);
+        // The server's own spelling of "unlimited" and "one replica".
+        let server = ServerStreamConfig {
+            subjects: vec!["x.>".into()],
+            description: None,
+            max_age: 0,
+            max_bytes: -1,
+            max_msgs: -1,
+            max_msg_size: 0,
+            num_replicas: 0,
+            storage: "file".into(),
+            retention: "limits".into(),
+            discard: "old".into(),
+            duplicate_window: 120_000_000_000,
+            sealed: false,
+        };
+        assert_eq!(diff(&spec, &server), StreamDiff::default());
+    }
+
+    #[test]
+    fn subject_order_is_not_drift() {
+        let spec = spec();
+        let mut server = server_view(&spec);
+        server.subjects.reverse();
+        assert!(diff(&spec, &server).changes.is_empty());
+    }
+
+    #[test]
+    fn undeclared_description_and_window_are_left_alone() {
+        let mut spec = spec();
+        let mut server = server_view(&spec);
+        spec.description = None;
+        spec.duplicate_window = None;
+        server.duplicate_window = 60_000_000_000;
+        assert!(diff(&spec, &server).changes.is_empty());
+    }
+
+    #[test]
+    fn max_age_change_is_reported_with_both_values() {
+        let old = spec();
+        let server = server_view(&old);
+        let new = StreamSpec {
+            max_age: Some(Duration::from_secs(7200)),
+            ..old
+        };
+        let d = diff(&new, &server);
+        assert!(d.blocked.is_empty());
+        assert_eq!(
+            d.changes,
+            vec![FieldChange {
+                field: "max_age".into(),
+                server: "1h".into(),
+                declared: "2h".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn removing_a_limit_is_a_change() {
+        let old = spec();
+        let server = server_view(&old);
+        let new = StreamSpec {
+            max_bytes: None,
+            max_age: None,
+            ..old
+        };
+        let d = diff(&new, &server);
+        let fields: Vec<_> = d.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["max_age", "max_bytes"]);
+        assert_eq!(d.changes[0].declared, "forever");
+        assert_eq!(d.changes[1].declared, "unlimited");
+    }
+
+    #[test]
+    fn storage_change_is_blocked_and_named() {
+        let old = spec();
+        let server = server_view(&old);
+        let new = StreamSpec {
+            storage: StorageKind::Memory,
+            ..old
+        };
+        let d = diff(&new, &server);
+        assert_eq!(d.changes.len(), 1);
+        assert_eq!(d.blocked.len(), 1);
+        assert_eq!(d.blocked[0].field, "storage");
+        assert!(d.blocked[0].why.contains("`file`"), "{}", d.blocked[0].why);
+    }
+
+    #[test]
+    fn retention_limits_interest_is_updatable_but_workqueue_is_not() {
+        let old = spec();
+        let server = server_view(&old);
+        let interest = StreamSpec {
+            retention: RetentionKind::Interest,
+            ..old.clone()
+        };
+        let d = diff(&interest, &server);
+        assert_eq!(d.changes.len(), 1);
+        assert!(d.blocked.is_empty());
+
+        let workqueue = StreamSpec {
+            retention: RetentionKind::Workqueue,
+            ..old
+        };
+        let d = diff(&workqueue, &server);
+        assert_eq!(d.blocked.len(), 1);
+        assert_eq!(d.blocked[0].field, "retention");
+    }
+
+    #[test]
+    fn replicas_and_discard_and_window_are_updatable() {
+        let old = spec();
+        let server = server_view(&old);
+        let new = StreamSpec {
+            replicas: 3,
+            discard: DiscardKind::New,
+            duplicate_window: Some(Duration::from_secs(30)),
+            ..old
+        };
+        let d = diff(&new, &server);
+        let fields: Vec<_> = d.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["replicas", "discard", "duplicate_window"]);
+        assert!(d.blocked.is_empty());
+    }
+
+    #[test]
+    fn sealed_stream_blocks_any_change() {
+        let old = spec();
+        let mut server = server_view(&old);
+        server.sealed = true;
+        assert!(diff(&old, &server).blocked.is_empty());
+        let new = StreamSpec {
+            max_msgs: Some(10),
+            ..old
+        };
+        assert_eq!(diff(&new, &server).blocked[0].field, "sealed");
+    }
+
+    #[test]
+    fn update_keeps_undeclared_server_settings() {
+        let spec = spec();
+        let server = json!({
+            "name": "ORDERS",
+            "subjects": ["orders.>"],
+            "allow_direct": true,
+            "max_consumers": 10,
+            "metadata": {"owner": "team-a"},
+            "max_age": 1,
+            "storage": "file",
+        });
+        let update = update_request(&spec, &server);
+        assert_eq!(update["allow_direct"], json!(true));
+        assert_eq!(update["max_consumers"], json!(10));
+        assert_eq!(update["metadata"]["owner"], json!("team-a"));
+        assert_eq!(update["max_age"], json!(3_600_000_000_000_i64));
+        assert_eq!(update["subjects"], json!(["orders.>", "refunds.>"]));
+        assert_eq!(update["max_msgs"], json!(-1));
+    }
+
+    #[test]
+    fn create_request_uses_server_spellings() {
+        let request = create_request(&StreamSpec {
+            storage: StorageKind::Memory,
+            retention: RetentionKind::Workqueue,
+            discard: DiscardKind::New,
+            max_msg_size: Some(512),
+            duplicate_window: Some(Duration::from_secs(60)),
+            ..spec()
+        });
+        assert_eq!(request["storage"], "memory");
+        assert_eq!(request["retention"], "workqueue");
+        assert_eq!(request["discard"], "new");
+        assert_eq!(request["max_msg_size"], 512);
+        assert_eq!(request["num_replicas"], 1);
+        assert_eq!(request["duplicate_window"], json!(60_000_000_000_i64));
+        assert!(request.get("description").is_some());
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let cases: Vec<(StreamSpec, &str)> = vec![
+            (StreamSpec::new("", ["a"]), "name"),
+            (StreamSpec::new("A.B", ["a"]), "name"),
+            (StreamSpec::new("A", Vec::<String>::new()), "subjects"),
+            (StreamSpec::new("A", ["a..b"]), "subjects"),
+            (StreamSpec::new("A", ["a b"]), "subjects"),
+            (
+                StreamSpec {
+                    replicas: 0,
+                    ..StreamSpec::new("A", ["a"])
+                },
+                "replicas",
+            ),
+            (
+                StreamSpec {
+                    replicas: 6,
+                    ..StreamSpec::new("A", ["a"])
+                },
+                "replicas",
+            ),
+            (
+                StreamSpec {
+                    max_bytes: Some(0),
+                    ..StreamSpec::new("A", ["a"])
+                },
+                "max_bytes",
+            ),
+            (
+                StreamSpec {
+                    max_msgs: Some(-5),
+                    ..StreamSpec::new("A", ["a"])
+                },
+                "max_msgs",
+            ),
+            (
+                StreamSpec {
+                    max_msg_size: Some(0),
+                    ..StreamSpec::new("A", ["a"])
+                },
+                "max_msg_size",
+            ),
+            (
+                StreamSpec {
+                    max_age: Some(Duration::from_secs(60)),
+                    duplicate_window: Some(Duration::from_secs(120)),
+                    ..StreamSpec::new("A", ["a"])
+                },
+                "duplicate_window",
+            ),
+        ];
+        for (spec, field) in cases {
+            let err = validate(&spec).expect_err(field);
+            assert_eq!(err.field, field, "{spec:?}: {}", err.reason);
+        }
+        assert!(validate(&spec()).is_ok());
+        assert!(validate(&StreamSpec {
+            max_bytes: Some(-1),
+            ..spec()
+        })
+        .is_ok());
+        for s in super::super::default_connect_streams() {
+            assert!(validate(&s).is_ok());
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Applying stream declarations to a server.
+
+use async_nats::jetstream::context::RequestErrorKind;
+use async_nats::jetstream::Context;
+use connect_nats_config::StreamSpec;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::diff::{create_request, diff, update_request, validate, ServerStreamConfig};
+use super::report::{EnsureReport, StreamOutcome, StreamReport};
+
+/// Creates missing streams, updates streams whose updatable settings differ,
+/// leaves identical ones alone, and reports per stream what it did.
+///
+/// A difference the server cannot apply in place (storage type, retention to
+/// or from workqueue, any change to a sealed stream) is reported as a failure
+/// naming the field; nothing is hidden. A failure on one stream does not stop
+/// the others. Running it twice in a row reports every stream unchanged.
+///
+/// Settings a [`StreamSpec`] cannot express (`allow_direct`, `metadata`,
+/// `max_consumers`…) are preserved when a stream is updated.
+pub async fn ensure_streams(js: &Context, specs: &[StreamSpec]) -> EnsureReport {
+    run(js, specs, false).await
+}
+
+/// Like [`ensure_streams`], but changes nothing: the report says what would
+/// be created, updated, left alone, or fail.
+pub async fn ensure_streams_dry_run(js: &Context, specs: &[StreamSpec]) -> EnsureReport {
+    run(js, specs, true).await
+}
+
+async fn run(js: &Context, specs: &[StreamSpec], dry_run: bool) -> EnsureReport {
+    let mut report = EnsureReport {
+        dry_run,
+        streams: Vec::with_capacity(specs.len()),
+    };
+    for spec in specs {
+        let outcome = ensure_one(js, spec, dry_run).await;
+        log_outcome(&spec.name, &outcome, dry_run);
+        report.streams.push(StreamReport {
+            name: spec.name.clone(),
+            outcome,
+        });
+    }
+    report
+}
+
+fn log_outcome(name: &str, outcome: &StreamOutcome, dry_run: bool) {
+    match outcome {
+        StreamOutcome::Created => {
+            tracing::info!(stream = name, dry_run, "JetStream stream created")
+        }
+        StreamOutcome::Updated { changes } => {
+            let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
+            tracing::info!(stream = name, dry_run, changes = ?changes, "JetStream stream updated");
+        }
+        StreamOutcome::Unchanged => {
+            tracing::debug!(stream = name, dry_run, "JetStream stream unchanged")
+        }
+        StreamOutcome::Failed { field, reason, .. } => tracing::warn!(
+            stream = name,
+            dry_run,
+            field = field.as_deref().unwrap_or("-"),
+            reason = reason.as_str(),
+            "JetStream stream could not be ensured"
+        ),
+    }
+}
+
+async fn ensure_one(js: &Context, spec: &StreamSpec, dry_run: bool) -> StreamOutcome {
+    if let Err(invalid) = validate(spec) {
+        return StreamOutcome::Failed {
+            field: Some(invalid.field.to_owned()),
+            reason: format!(
+                "invalid declaration: `{}` {}",
+                invalid.field, invalid.reason
+            ),
+            changes: Vec::new(),
+        };
+    }
+
+    let existing = match api(js, &format!("STREAM.INFO.{}", spec.name), &Value::Null).await {
+        Ok(info) => Some(info),
+        Err(ApiError::Server(e)) if e.is_stream_not_found() => None,
+        Err(e) => {
+            return StreamOutcome::Failed {
+                field: None,
+                reason: format!("could not read the stream's info: {e}"),
+                changes: Vec::new(),
+            }
+        }
+    };
+
+    let Some(info) = existing else {
+        if dry_run {
+            return StreamOutcome::Created;
+        }
+        let subject = format!("STREAM.CREATE.{}", spec.name);
+        return match api(js, &subject, &create_request(spec)).await {
+            Ok(_) => StreamOutcome::Created,
+            Err(e) => StreamOutcome::Failed {
+                field: e.field().map(str::to_owned),
+                reason: format!("the server refused to create it: {e}"),
+                changes: Vec::new(),
+            },
+        };
+    };
+
+    let raw_config = info.get("config").cloned().unwrap_or(Value::Null);
+    let server: ServerStreamConfig = match serde_json::from_value(raw_config.clone()) {
+        Ok(config) => config,
+        Err(e) => {
+            return StreamOutcome::Failed {
+                field: None,
+                reason: format!(
+                    "the server's stream configuration could not be read ({e}); check the server \
+                     version is 2.10 or later"
+                ),
+                changes: Vec::new(),
+            }
+        }
+    };
+
+    let difference = diff(spec, &server);
+    if let Some(first) = difference.blocked.first() {
+        let reason = difference
+            .blocked
+            .iter()
+            .map(|b| b.why.as_str())
+            .collect::<Vec<_>>();
+        return StreamOutcome::Failed {
+            field: Some(first.field.to_owned()),
+            reason: reason.join("; "),
+            changes: difference.changes,
+        };
+    }
+    if difference.changes.is_empty() {
+        return StreamOutcome::Unchanged;
+    }
+    if dry_run {
+        return StreamOutcome::Updated {
+            changes: difference.changes,
+        };
+    }
+    let subject = format!("STREAM.UPDATE.{}", spec.name);
+    match api(js, &subject, &update_request(spec, &raw_config)).await {
+        Ok(_) => StreamOutcome::Updated {
+            changes: difference.changes,
+        },
+        Err(e) => {
+            let field =
+                e.field()
+                    .map(str::to_owned)
+                    .or_else(|| match difference.changes.as_slice() {
+                        [only] => Some(only.field.clone()),
+                        _ => None,
+                    });
+            StreamOutcome::Failed {
+                field,
+                reason: format!("the server refused the update: {e}"),
+                changes: difference.changes,
+            }
+        }
+    }
+}
+
+/// An error of a JetStream API request.
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// The server answered with an error.
+    Server(ServerError),
+    /// No answer (no responders, timeout) or an unreadable one.
+    Request(String),
+}
+
+/// The `error` object of a JetStream API response.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ServerError {
+    #[serde(default)]
+    pub code: u64,
+    #[serde(default)]
+    pub err_code: u64,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// JetStream's "stream not found" error code.
+const STREAM_NOT_FOUND: u64 = 10059;
+
+impl ServerError {
+    fn is_stream_not_found(&self) -> bool {
+        self.err_code == STREAM_NOT_FOUND || (self.err_code == 0 && self.code == 404)
+    }
+}
+
+impl ApiError {
+    /// The spec field a server error is about, for the codes that name one.
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            // JSStreamSubjectOverlapErr
+            ApiError::Server(e) if e.err_code == 10065 => Some("subjects"),
+            // JSStreamReplicasNotSupportedErr, JSStreamReplicasNotUpdatableErr
+            ApiError::Server(e) if e.err_code == 10074 || e.err_code == 10061 => Some("replicas"),
+            // JSStreamMaxBytesRequired, JSStreamMaxStreamBytesExceeded
+            ApiError::Server(e) if e.err_code == 10113 || e.err_code == 10122 => Some("max_bytes"),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Server(e) => write!(f, "{} (JetStream error {})", e.description, e.err_code),
+            ApiError::Request(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// Sends a JetStream API request (the subject is relative to the context's
+/// API prefix) and returns the response body, or its `error`.
+pub(crate) async fn api(js: &Context, subject: &str, payload: &Value) -> Result<Value, ApiError> {
+    let body: Value = js
+        .request(subject.to_owned(), payload)
+        .await
+        .map_err(|e| ApiError::Request(describe_request_error(e.kind(), &e.to_string())))?;
+    match body.get("error") {
+        Some(error) => match ServerError::deserialize(error) {
+            Ok(error) => Err(ApiError::Server(error)),
+            Err(_) => Err(ApiError::Request(format!(
+                "unreadable JetStream error response: {error}"
+            ))),
+        },
+        None => Ok(body),
+    }
+}
+
+/// A JetStream request error in words, with what to do.
+pub(crate) fn describe_request_error(kind: RequestErrorKind, detail: &str) -> String {
+    match kind {
+        RequestErrorKind::NoResponders => "JetStream is not available (no responders): enable \
+            JetStream on the server, and check NATS_JS_DOMAIN / NATS_JS_API_PREFIX"
+            .to_owned(),
+        RequestErrorKind::TimedOut => "the JetStream API did not answer in time: check the \
+            connection and the server's JetStream health (`nats server check jetstream`)"
+            .to_owned(),
+        _ => format!("the JetStream request failed: {detail}"),
+    }
+}

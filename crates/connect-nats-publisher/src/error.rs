@@ -1,0 +1,144 @@
+//! Why a publish failed, and what to do about it.
+
+use std::time::Duration;
+
+/// Why an event was not published (or not acknowledged).
+///
+/// Every variant says what happened and what to do. The enum is `Clone` so a
+/// test double can hand the same failure out more than once; sources are kept
+/// as text for that reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The subject cannot be published to.
+    #[error("invalid publish subject {subject:?}: {reason}; publish to a concrete subject such as `connect.invite.created`")]
+    InvalidSubject {
+        /// The subject as given.
+        subject: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The event type cannot be used.
+    #[error(
+        "invalid event type {event_type:?}: {reason}; use a dotted name such as `invite.created`"
+    )]
+    InvalidEventType {
+        /// The event type as given.
+        event_type: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The message is larger than the server accepts.
+    #[error("event of {size} bytes (payload + headers) exceeds the server's max_payload of {max_payload} bytes; send a smaller event (e.g. a reference to the data) or raise max_payload on the server")]
+    PayloadTooLarge {
+        /// Size of payload plus headers, in bytes.
+        size: usize,
+        /// The server's limit, in bytes.
+        max_payload: usize,
+    },
+
+    /// The caller's data could not be turned into JSON.
+    #[error("could not serialize the event data to JSON: {0}; check the data type's Serialize implementation (maps need string keys)")]
+    Serialize(String),
+
+    /// Bytes received could not be read as an envelope.
+    #[error("could not decode the event envelope: {0}; the message is not a standard connect event (type, version, data, meta)")]
+    Decode(String),
+
+    /// Not connected, and the disconnected buffer has no room under its policy.
+    #[error("not connected and the disconnected buffer is full ({messages} messages, {bytes} bytes buffered; policy {policy}); retry later, raise the buffer limits, or choose BufferPolicy::DropOldest")]
+    BufferFull {
+        /// The policy that refused the event.
+        policy: &'static str,
+        /// Messages buffered when refused.
+        messages: usize,
+        /// Bytes buffered when refused.
+        bytes: usize,
+    },
+
+    /// The event alone is larger than the whole disconnected buffer.
+    #[error("event of {size} bytes can never fit the disconnected buffer of {max_bytes} bytes; raise the buffer's byte limit or send a smaller event")]
+    LargerThanBuffer {
+        /// Size of the event, in bytes.
+        size: usize,
+        /// The buffer's byte limit.
+        max_bytes: usize,
+    },
+
+    /// A publish call could not complete within its time limit.
+    #[error("publish timed out after {after:?} while {during}; check the connection (state, server health) or raise the publisher's timeout")]
+    Timeout {
+        /// How long it waited.
+        after: Duration,
+        /// What it was waiting for.
+        during: &'static str,
+    },
+
+    /// The connection is closed for good.
+    #[error("the NATS connection is closed (reconnect attempts exhausted or shut down); events can no longer be published on it — create a new connection")]
+    Closed,
+
+    /// The client refused to send.
+    #[error("the NATS client could not send the event: {0}; the connection may be closing")]
+    Send(String),
+
+    /// No JetStream stream captures the subject.
+    #[error("no JetStream stream captures subject {subject:?} (no responders); declare a stream for it (connect-nats-jetstream ensure_streams) or publish with the core methods")]
+    StreamNotFound {
+        /// The subject published to.
+        subject: String,
+    },
+
+    /// The server answered the JetStream publish with an error.
+    #[error("JetStream rejected the publish to {subject:?}: {message}; check the stream's limits and configuration")]
+    Rejected {
+        /// The subject published to.
+        subject: String,
+        /// The server's (or client's) error text.
+        message: String,
+    },
+
+    /// Retries could not get an acknowledgement before the retry deadline.
+    #[error("JetStream publish to {subject:?} not acknowledged after {attempts} attempt(s) in {elapsed:?} (last error: {last}); the event may or may not be stored — publishing it again with the same Nats-Msg-Id {msg_id:?} is safe within the stream's duplicate window")]
+    NotAcknowledged {
+        /// The subject published to.
+        subject: String,
+        /// The message id used on every attempt.
+        msg_id: String,
+        /// How many times it was sent.
+        attempts: u32,
+        /// Time from the first attempt to giving up.
+        elapsed: Duration,
+        /// The last attempt's error.
+        last: String,
+    },
+
+    /// JetStream publishing was asked for but this build has no JetStream.
+    #[error("JetStream publishing is not available: connect-nats-publisher was built without its `jetstream` feature; enable the feature or use the core methods")]
+    JetStreamDisabled,
+
+    /// A test double was told to fail.
+    #[error("simulated failure (InMemoryPublisher): {0}")]
+    Simulated(String),
+}
+
+impl PublishError {
+    /// Whether trying again later may succeed (timeouts, a full buffer, a
+    /// missing acknowledgement) as opposed to a mistake in the call itself.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            PublishError::BufferFull { .. }
+                | PublishError::Timeout { .. }
+                | PublishError::NotAcknowledged { .. }
+        )
+    }
+}
+
+impl From<serde_json::Error> for PublishError {
+    fn from(e: serde_json::Error) -> Self {
+        PublishError::Serialize(e.to_string())
+    }
+}

@@ -1,0 +1,505 @@
+//! Acknowledged JetStream publishing: pipelined, windowed, retried across
+//! disconnects with the same `Nats-Msg-Id`.
+//!
+//! How it is fast: async-nats sends a JetStream publish as a request whose
+//! reply goes to one shared inbox subscription (the client's request
+//! multiplexer), and hands back a [`PublishAckFuture`] at once; the ack is
+//! routed to that future by token. So many publishes can be in flight on one
+//! connection with no per-message subscription. This module keeps up to
+//! `window` of them in flight (a semaphore), and wraps each in a
+//! [`PendingAck`] that re-sends on a lost ack.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use async_nats::jetstream::context::{
+    Context, ContextBuilder, PublishAckFuture, PublishError as JsPublishError, PublishErrorKind,
+};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::{HeaderMap, HeaderValue, Subject};
+use bytes::Bytes;
+use connect_nats_core::ConnectionState;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::envelope::DEFAULT_VERSION;
+use crate::error::PublishError;
+use crate::options::PublisherOptions;
+use crate::outcome::PublishAck;
+use crate::publisher::{client_connected, Inner, Publisher};
+use crate::subject::validate_publish_subject;
+
+/// Pause before re-sending after an error seen right after a reconnect
+/// (JetStream may still be recovering its streams).
+const RECOVERY_PAUSE: Duration = Duration::from_millis(100);
+/// Length of a NUID, the `Nats-Msg-Id` of every JetStream publish.
+const MSG_ID_LEN: usize = 22;
+/// Poll interval while waiting for the client to report a connection.
+const STATE_POLL: Duration = Duration::from_millis(20);
+
+pub(crate) struct JsState {
+    window: Arc<Semaphore>,
+    context: OnceLock<Context>,
+}
+
+impl JsState {
+    pub(crate) fn new(options: &PublisherOptions) -> Self {
+        JsState {
+            window: Arc::new(Semaphore::new(options.window.max(1))),
+            context: OnceLock::new(),
+        }
+    }
+}
+
+/// The acknowledgement of one pipelined JetStream publish, still to come.
+///
+/// Await it to learn the outcome: the [`PublishAck`], or an error after the
+/// retries gave up. It holds one slot of the publisher's window until it
+/// completes; dropping it frees the slot, but then nobody learns whether
+/// the event was stored. Await your `PendingAck`s (or use
+/// [`Publisher::publish_all`]): a caller holding `window` of them unawaited
+/// gets [`PublishError::Timeout`] from its next publish instead of a hang.
+#[must_use = "a PendingAck must be awaited to learn whether the event was stored"]
+pub struct PendingAck {
+    fut: Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>,
+}
+
+impl std::fmt::Debug for PendingAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAck").finish_non_exhaustive()
+    }
+}
+
+impl Future for PendingAck {
+    type Output = Result<PublishAck, PublishError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        self.fut.as_mut().poll(cx)
+    }
+}
+
+impl Publisher {
+    /// The JetStream context used for publishing (domain / API prefix from
+    /// the config; ack timeout and in-flight limit from the options).
+    pub fn jetstream_context(&self) -> &Context {
+        let inner = &self.inner;
+        inner.js.context.get_or_init(|| build_context(inner))
+    }
+
+    /// Publishes `data` as JSON (no envelope) to JetStream and waits for the
+    /// acknowledgement (retrying across disconnects until the retry deadline).
+    pub async fn publish_jetstream<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        data: &T,
+    ) -> Result<PublishAck, PublishError> {
+        self.publish_jetstream_async(subject, data).await?.await
+    }
+
+    /// Same as [`Publisher::publish_jetstream`]: plain `publish` means
+    /// JetStream, as in the original library.
+    pub async fn publish<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        data: &T,
+    ) -> Result<PublishAck, PublishError> {
+        self.publish_jetstream(subject, data).await
+    }
+
+    /// Publishes an event in the standard envelope to JetStream and waits
+    /// for the acknowledgement.
+    pub async fn publish_event<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        data: &T,
+    ) -> Result<PublishAck, PublishError> {
+        self.publish_event_async(subject, event_type, data)
+            .await?
+            .await
+    }
+
+    /// [`Publisher::publish_event`] with an explicit envelope version.
+    pub async fn publish_event_versioned<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        version: u32,
+        data: &T,
+    ) -> Result<PublishAck, PublishError> {
+        self.publish_event_versioned_async(subject, event_type, version, data)
+            .await?
+            .await
+    }
+
+    /// Sends an event to JetStream and returns as soon as it is handed to the
+    /// client, with a [`PendingAck`] to await. Waits (at most the publish
+    /// timeout) for a slot when `window` acks are already in flight.
+    pub async fn publish_event_async<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        data: &T,
+    ) -> Result<PendingAck, PublishError> {
+        self.publish_event_versioned_async(subject, event_type, DEFAULT_VERSION, data)
+            .await
+    }
+
+    /// [`Publisher::publish_event_async`] with an explicit envelope version.
+    pub async fn publish_event_versioned_async<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        version: u32,
+        data: &T,
+    ) -> Result<PendingAck, PublishError> {
+        validate_publish_subject(subject)?;
+        let (headers, payload) = self.event_parts(event_type, version, data)?;
+        let header_len = self.header_len(Some(event_type), MSG_ID_LEN);
+        self.send_jetstream(subject, headers, header_len, payload)
+            .await
+    }
+
+    /// [`Publisher::publish_jetstream`] without waiting for the ack.
+    pub async fn publish_jetstream_async<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        data: &T,
+    ) -> Result<PendingAck, PublishError> {
+        validate_publish_subject(subject)?;
+        let (headers, payload) = self.plain_parts(data)?;
+        let header_len = self.header_len(None, MSG_ID_LEN);
+        self.send_jetstream(subject, headers, header_len, payload)
+            .await
+    }
+
+    /// Publishes a batch of `(subject, event_type, data)` events to
+    /// JetStream, pipelined within the window, and returns each one's
+    /// outcome in input order. Never stops early: one failure does not
+    /// keep the others from being sent.
+    pub async fn publish_all<I, S, E, T>(&self, events: I) -> Vec<Result<PublishAck, PublishError>>
+    where
+        I: IntoIterator<Item = (S, E, T)>,
+        S: AsRef<str>,
+        E: AsRef<str>,
+        T: Serialize,
+    {
+        let events = events.into_iter();
+        let window = self.inner.options.window;
+        let mut out = Vec::with_capacity(events.size_hint().0);
+        let mut in_flight: std::collections::VecDeque<Result<PendingAck, PublishError>> =
+            std::collections::VecDeque::with_capacity(window.min(4096));
+        for (subject, event_type, data) in events {
+            if in_flight.len() >= window {
+                if let Some(oldest) = in_flight.pop_front() {
+                    out.push(settle(oldest).await);
+                }
+            }
+            let pending = self
+                .publish_event_async(subject.as_ref(), event_type.as_ref(), &data)
+                .await;
+            in_flight.push_back(pending);
+        }
+        for pending in in_flight {
+            out.push(settle(pending).await);
+        }
+        out
+    }
+
+    async fn send_jetstream(
+        &self,
+        subject: &str,
+        mut headers: HeaderMap,
+        header_len: usize,
+        payload: Bytes,
+    ) -> Result<PendingAck, PublishError> {
+        self.check_size(header_len, payload.len())?;
+        let msg_id = nuid::next();
+        let msg_id_value = HeaderValue::from_str(msg_id.as_str()).unwrap_or_default();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id_value);
+
+        let inner = &self.inner;
+        let timeout = inner.options.publish_timeout;
+        let permit = match tokio::time::timeout(
+            timeout,
+            Arc::clone(&inner.js.window).acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(PublishError::Closed),
+            Err(_) => {
+                return Err(PublishError::Timeout {
+                    after: timeout,
+                    during:
+                        "waiting for a free slot in the ack window (are PendingAcks being awaited?)",
+                })
+            }
+        };
+        if inner.connection.state() == ConnectionState::Closed {
+            return Err(PublishError::Closed);
+        }
+        let started = Instant::now();
+        let epoch = connects(inner);
+        let subject = Subject::from(subject);
+        let first = if client_connected(&inner.connection) {
+            Attempt::Sent(
+                send_once(
+                    self.jetstream_context(),
+                    &subject,
+                    &headers,
+                    &payload,
+                    started + inner.options.retry_deadline,
+                )
+                .await,
+            )
+        } else {
+            Attempt::NotSent
+        };
+        let job = Job {
+            inner: Arc::clone(inner),
+            subject,
+            headers,
+            payload,
+            started,
+            epoch,
+            _permit: permit,
+        };
+        Ok(PendingAck {
+            fut: Box::pin(job.run(first)),
+        })
+    }
+}
+
+async fn settle(pending: Result<PendingAck, PublishError>) -> Result<PublishAck, PublishError> {
+    match pending {
+        Ok(ack) => ack.await,
+        Err(e) => Err(e),
+    }
+}
+
+fn build_context(inner: &Inner) -> Context {
+    let js = &inner.connection.config().jetstream;
+    let options = &inner.options;
+    // Slack above the window: acks of dropped PendingAcks are still awaited
+    // by async-nats's background acker and hold its permits meanwhile.
+    let in_flight = options.window.saturating_mul(2).max(64);
+    let tune = |b: ContextBuilder<async_nats::jetstream::context::No>| {
+        b.timeout(options.ack_timeout)
+            .ack_timeout(options.ack_timeout)
+            .max_ack_inflight(in_flight)
+            .backpressure_on_inflight(true)
+    };
+    let builder = ContextBuilder::new();
+    let builder = match (&js.api_prefix, &js.domain) {
+        (Some(prefix), _) => tune(builder.api_prefix(prefix.clone())),
+        (None, Some(domain)) => tune(builder.domain(domain.clone())),
+        (None, None) => builder
+            .timeout(options.ack_timeout)
+            .ack_timeout(options.ack_timeout)
+            .max_ack_inflight(in_flight)
+            .backpressure_on_inflight(true),
+    };
+    builder.build(inner.connection.client().clone())
+}
+
+fn connects(inner: &Inner) -> u64 {
+    inner
+        .connection
+        .client()
+        .statistics()
+        .connects
+        .load(Ordering::Relaxed)
+}
+
+enum Attempt {
+    Sent(Result<PublishAckFuture, AttemptError>),
+    NotSent,
+}
+
+enum AttemptError {
+    Js(JsPublishError),
+    Deadline,
+}
+
+async fn send_once(
+    context: &Context,
+    subject: &Subject,
+    headers: &HeaderMap,
+    payload: &Bytes,
+    deadline: Instant,
+) -> Result<PublishAckFuture, AttemptError> {
+    let message = PublishMessage::build()
+        .payload(payload.clone())
+        .headers(headers.clone());
+    match tokio::time::timeout_at(deadline, context.send_publish(subject.clone(), message)).await {
+        Ok(Ok(ack)) => Ok(ack),
+        Ok(Err(e)) => Err(AttemptError::Js(e)),
+        Err(_) => Err(AttemptError::Deadline),
+    }
+}
+
+/// Everything needed to re-send one publish.
+struct Job {
+    inner: Arc<Inner>,
+    subject: Subject,
+    headers: HeaderMap,
+    payload: Bytes,
+    started: Instant,
+    epoch: u64,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Job {
+    async fn run(self, first: Attempt) -> Result<PublishAck, PublishError> {
+        let deadline = self.started + self.inner.options.retry_deadline;
+        let mut attempts: u32 = u32::from(matches!(first, Attempt::Sent(_)));
+        let mut attempt = first;
+        loop {
+            let last = match attempt {
+                Attempt::Sent(Ok(ack)) => {
+                    // The ack future times out by itself after ack_timeout; only
+                    // add a timer when the deadline comes sooner.
+                    let result = if deadline.saturating_duration_since(Instant::now())
+                        > self.inner.options.ack_timeout
+                    {
+                        Ok(ack.await)
+                    } else {
+                        tokio::time::timeout_at(deadline, ack.into_future()).await
+                    };
+                    match result {
+                        Ok(Ok(ack)) => {
+                            return Ok(PublishAck {
+                                stream: ack.stream,
+                                sequence: ack.sequence,
+                                duplicate: ack.duplicate,
+                                domain: (!ack.domain.is_empty()).then_some(ack.domain),
+                            })
+                        }
+                        Ok(Err(e)) => self.classify(e)?,
+                        Err(_) => "no acknowledgement before the retry deadline".to_owned(),
+                    }
+                }
+                Attempt::Sent(Err(AttemptError::Js(e))) => self.classify(e)?,
+                Attempt::Sent(Err(AttemptError::Deadline)) => {
+                    "could not hand the publish to the client before the retry deadline".to_owned()
+                }
+                Attempt::NotSent => "not connected".to_owned(),
+            };
+            if !self.wait_connected(deadline).await? {
+                return Err(self.give_up(attempts, last));
+            }
+            if Instant::now() >= deadline {
+                return Err(self.give_up(attempts, last));
+            }
+            attempts += 1;
+            tracing::debug!(
+                subject = %self.subject,
+                msg_id = %self.msg_id(),
+                attempt = attempts,
+                last_error = %last,
+                "re-sending JetStream publish with the same Nats-Msg-Id"
+            );
+            let context = self
+                .inner
+                .js
+                .context
+                .get_or_init(|| build_context(&self.inner));
+            attempt = Attempt::Sent(
+                send_once(
+                    context,
+                    &self.subject,
+                    &self.headers,
+                    &self.payload,
+                    deadline,
+                )
+                .await,
+            );
+        }
+    }
+
+    /// Returns the error text when the error is worth a retry, or the final
+    /// error when it is not.
+    fn classify(&self, e: JsPublishError) -> Result<String, PublishError> {
+        let reconnected = connects(&self.inner) != self.epoch;
+        match e.kind() {
+            PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => Ok(e.to_string()),
+            // Right after a reconnect JetStream may still be starting: retry.
+            PublishErrorKind::StreamNotFound | PublishErrorKind::Other if reconnected => {
+                Ok(e.to_string())
+            }
+            PublishErrorKind::StreamNotFound => Err(PublishError::StreamNotFound {
+                subject: self.subject.to_string(),
+            }),
+            PublishErrorKind::MaxPayloadExceeded => Err(PublishError::PayloadTooLarge {
+                size: self.payload.len(),
+                max_payload: self.inner.connection.client().max_payload(),
+            }),
+            _ => Err(PublishError::Rejected {
+                subject: self.subject.to_string(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Waits until the client is connected; `Ok(false)` when the deadline
+    /// passed first, `Err(Closed)` when the connection closed for good.
+    async fn wait_connected(&self, deadline: Instant) -> Result<bool, PublishError> {
+        let connection = &self.inner.connection;
+        let mut state = connection.watch_state();
+        let mut pause = self.epoch != connects(&self.inner);
+        loop {
+            match connection.state() {
+                ConnectionState::Closed => return Err(PublishError::Closed),
+                ConnectionState::Connected if client_connected(connection) => {
+                    if pause {
+                        // Give a just-restarted server's JetStream a moment.
+                        pause = false;
+                        let until = (Instant::now() + RECOVERY_PAUSE).min(deadline);
+                        tokio::time::sleep_until(until).await;
+                        continue;
+                    }
+                    return Ok(true);
+                }
+                _ => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            let wait = (deadline - now).min(STATE_POLL);
+            if let Ok(Err(_)) = tokio::time::timeout(wait, state.changed()).await {
+                // No more state updates will come; poll the client instead.
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    fn msg_id(&self) -> String {
+        self.headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default()
+    }
+
+    fn give_up(&self, attempts: u32, last: String) -> PublishError {
+        tracing::warn!(
+            subject = %self.subject,
+            msg_id = %self.msg_id(),
+            attempts,
+            "JetStream publish not acknowledged before the retry deadline"
+        );
+        PublishError::NotAcknowledged {
+            subject: self.subject.to_string(),
+            msg_id: self.msg_id(),
+            attempts,
+            elapsed: self.started.elapsed(),
+            last,
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The publisher: envelope, headers, validation, core publishing with the
+//! disconnected buffer. JetStream methods live in `jetstream.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{HeaderMap, Subject};
+use bytes::Bytes;
+use connect_nats_core::{Connection, ConnectionState};
+use serde::Serialize;
+
+use crate::buffer::{BufferStats, CoreBuffer, Item};
+use crate::envelope::{
+    now_millis, CONTENT_TYPE_JSON, DEFAULT_VERSION, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE,
+    HEADER_SERVICE,
+};
+use crate::error::PublishError;
+use crate::options::{BufferLimits, BufferPolicy, PublisherOptions};
+use crate::outcome::CoreDelivery;
+use crate::subject::validate_publish_subject;
+use crate::template::{encode_plain, Templates};
+
+/// `NATS/1.0\r\n` + final `\r\n`.
+const HEADER_FRAME_LEN: usize = 12;
+/// `: ` + `\r\n` around each header.
+pub(crate) const HEADER_LINE_EXTRA: usize = 4;
+
+/// Publishes connect events: core (fire and forget, buffered while
+/// disconnected) and, with the `jetstream` feature, acknowledged JetStream
+/// publishes with pipelining and retries.
+///
+/// Cheap to clone; clones share the window, the buffer and its counters.
+///
+/// Every message carries the headers `Connect-Service` (the service name),
+/// `Content-Type: application/json`, `Connect-Event-Type` (for events) and,
+/// on JetStream, a unique `Nats-Msg-Id`.
+#[derive(Clone)]
+pub struct Publisher {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) connection: Connection,
+    pub(crate) options: PublisherOptions,
+    templates: Templates,
+    base_header_len: usize,
+    buffer: Arc<CoreBuffer>,
+    #[cfg(feature = "jetstream")]
+    pub(crate) js: crate::jetstream::JsState,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("options", &self.inner.options)
+            .field("state", &self.inner.connection.state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Publisher`] with non-default options.
+#[derive(Debug)]
+pub struct PublisherBuilder {
+    connection: Connection,
+    options: PublisherOptions,
+}
+
+impl PublisherBuilder {
+    /// The service name (`meta.by`, `Connect-Service`); defaults to the
+    /// config's client id.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.options.service_name = name.into();
+        self
+    }
+    /// Most JetStream acknowledgements in flight at once (at least 1).
+    pub fn window(mut self, window: usize) -> Self {
+        self.options.window = window.max(1);
+        self
+    }
+    /// Longest time a publish call blocks handing the event over.
+    pub fn publish_timeout(mut self, timeout: Duration) -> Self {
+        self.options.publish_timeout = timeout;
+        self
+    }
+    /// Wait for one JetStream acknowledgement before sending again.
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.options.ack_timeout = timeout;
+        self
+    }
+    /// Time after which a JetStream publish stops retrying.
+    pub fn retry_deadline(mut self, deadline: Duration) -> Self {
+        self.options.retry_deadline = deadline;
+        self
+    }
+    /// Disconnected-buffer limits.
+    pub fn buffer_limits(mut self, limits: BufferLimits) -> Self {
+        self.options.buffer_limits = limits;
+        self
+    }
+    /// What a core publish does when the disconnected buffer is full.
+    pub fn buffer_policy(mut self, policy: BufferPolicy) -> Self {
+        self.options.buffer_policy = policy;
+        self
+    }
+    /// Replaces all options at once.
+    pub fn options(mut self, options: PublisherOptions) -> Self {
+        self.options = options;
+        self
+    }
+    /// Builds the publisher. Needs no server and no runtime; background work
+    /// (flushing, JetStream acks) starts on first use.
+    pub fn build(self) -> Publisher {
+        Publisher::from_options(self.connection, self.options)
+    }
+}
+
+impl Publisher {
+    /// A publisher with default options, publishing as `service_name`.
+    pub fn new(connection: Connection, service_name: impl Into<String>) -> Publisher {
+        Publisher::builder(connection)
+            .service_name(service_name)
+            .build()
+    }
+
+    /// A builder; the service name defaults to the config's client id.
+    pub fn builder(connection: Connection) -> PublisherBuilder {
+        let options = PublisherOptions {
+            service_name: connection.config().client_id.clone(),
+            ..PublisherOptions::default()
+        };
+        PublisherBuilder {
+            connection,
+            options,
+        }
+    }
+
+    fn from_options(connection: Connection, mut options: PublisherOptions) -> Publisher {
+        options.window = options.window.max(1);
+        let templates = Templates::new(&options.service_name);
+        let base_header_len = HEADER_FRAME_LEN
+            + HEADER_CONTENT_TYPE.len()
+            + CONTENT_TYPE_JSON.len()
+            + HEADER_LINE_EXTRA
+            + HEADER_SERVICE.len()
+            + templates.service_header().as_str().len()
+            + HEADER_LINE_EXTRA;
+        let buffer = Arc::new(CoreBuffer::new(
+            options.buffer_limits,
+            options.buffer_policy,
+            options.publish_timeout,
+        ));
+        Publisher {
+            inner: Arc::new(Inner {
+                #[cfg(feature = "jetstream")]
+                js: crate::jetstream::JsState::new(&options),
+                connection,
+                templates,
+                base_header_len,
+                buffer,
+                options,
+            }),
+        }
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &PublisherOptions {
+        &self.inner.options
+    }
+
+    /// The service name stamped on every event.
+    pub fn service_name(&self) -> &str {
+        &self.inner.options.service_name
+    }
+
+    /// The connection it publishes on.
+    pub fn connection(&self) -> &Connection {
+        &self.inner.connection
+    }
+
+    /// Counters and current fill of the disconnected buffer.
+    pub fn buffer_stats(&self) -> BufferStats {
+        self.inner.buffer.stats()
+    }
+
+    // ---- core ------------------------------------------------------------------------------
+
+    /// Publishes `data` as JSON (no envelope) on core NATS, fire and forget.
+    ///
+    /// While disconnected the message is buffered (see [`BufferPolicy`]);
+    /// the call never blocks longer than the publish timeout (or the
+    /// policy's wait).
+    pub async fn publish_core<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        data: &T,
+    ) -> Result<CoreDelivery, PublishError> {
+        validate_publish_subject(subject)?;
+        let (headers, payload) = self.plain_parts(data)?;
+        let header_len = self.header_len(None, 0);
+        self.send_core(subject, headers, header_len, payload).await
+    }
+
+    /// Publishes an event in the standard envelope on core NATS, fire and
+    /// forget (for ephemeral events); see [`Publisher::publish_core`].
+    pub async fn publish_event_core<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        data: &T,
+    ) -> Result<CoreDelivery, PublishError> {
+        self.publish_event_core_versioned(subject, event_type, DEFAULT_VERSION, data)
+            .await
+    }
+
+    /// [`Publisher::publish_event_core`] with an explicit envelope version.
+    pub async fn publish_event_core_versioned<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        version: u32,
+        data: &T,
+    ) -> Result<CoreDelivery, PublishError> {
+        validate_publish_subject(subject)?;
+        let (headers, payload) = self.event_parts(event_type, version, data)?;
+        let header_len = self.header_len(Some(event_type), 0);
+        self.send_core(subject, headers, header_len, payload).await
+    }
+
+    async fn send_core(
+        &self,
+        subject: &str,
+        headers: HeaderMap,
+        header_len: usize,
+        payload: Bytes,
+    ) -> Result<CoreDelivery, PublishError> {
+        let inner = &*self.inner;
+        self.check_size(header_len, payload.len())?;
+        if !inner.buffer.is_active() {
+            match inner.connection.state() {
+                ConnectionState::Connected if client_connected(&inner.connection) => {
+                    let timeout = inner.options.publish_timeout;
+                    return match tokio::time::timeout(
+                        timeout,
+                        inner
+                            .connection
+                            .client()
+                            .publish_with_headers(Subject::from(subject), headers, payload),
+                    )
+                    .await
+                    {
+                        Ok(Ok(())) => Ok(CoreDelivery::Sent),
+                        Ok(Err(e)) => Err(PublishError::Send(e.to_string())),
+                        Err(_) => Err(PublishError::Timeout {
+                            after: timeout,
+                            during: "handing the event to the NATS client (its queue is full; the connection is probably down)",
+                        }),
+                    };
+                }
+                ConnectionState::Closed => return Err(PublishError::Closed),
+                _ => {}
+            }
+        }
+        let size = subject.len() + header_len + payload.len();
+        let item = Item {
+            subject: Subject::from(subject),
+            headers,
+            payload,
+            size,
+        };
+        inner.buffer.push(&inner.connection, item).await
+    }
+
+    // ---- shared helpers ----------------------------------------------------------------------
+
+    /// Headers and envelope payload of an event.
+    pub(crate) fn event_parts<T: Serialize + ?Sized>(
+        &self,
+        event_type: &str,
+        version: u32,
+        data: &T,
+    ) -> Result<(HeaderMap, Bytes), PublishError> {
+        self.inner
+            .templates
+            .event(event_type, version, data, now_millis())
+    }
+
+    /// Headers and plain JSON payload.
+    pub(crate) fn plain_parts<T: Serialize + ?Sized>(
+        &self,
+        data: &T,
+    ) -> Result<(HeaderMap, Bytes), PublishError> {
+        Ok((self.inner.templates.plain_headers(), encode_plain(data)?))
+    }
+
+    /// Wire length of the standard headers, with the event type (if any) and
+    /// a `Nats-Msg-Id` of `msg_id_len` bytes (if not 0).
+    pub(crate) fn header_len(&self, event_type: Option<&str>, msg_id_len: usize) -> usize {
+        let mut len = self.inner.base_header_len;
+        if let Some(t) = event_type {
+            len += HEADER_EVENT_TYPE.len() + t.len() + HEADER_LINE_EXTRA;
+        }
+        if msg_id_len > 0 {
+            len += crate::envelope::HEADER_MSG_ID.len() + msg_id_len + HEADER_LINE_EXTRA;
+        }
+        len
+    }
+
+    /// Refuses messages over the server's max_payload.
+    pub(crate) fn check_size(
+        &self,
+        header_len: usize,
+        payload_len: usize,
+    ) -> Result<(), PublishError> {
+        let max_payload = self.inner.connection.client().max_payload();
+        let size = header_len + payload_len;
+        if size > max_payload {
+            return Err(PublishError::PayloadTooLarge { size, max_payload });
+        }
+        Ok(())
+    }
+}
+
+/// Whether the async-nats client itself reports a live connection.
+#[inline]
+pub(crate) fn client_connected(connection: &Connection) -> bool {
+    connection.client().connection_state() == async_nats::connection::State::Connected
+}

@@ -1,0 +1,278 @@
+//! Per-event-type templates that keep the per-message work small.
+//!
+//! For each event type the publisher sees, it keeps the pre-escaped start of
+//! the envelope (`{"type":"invite.created","version":`) and the header map
+//! (`Content-Type`, `Connect-Service`, `Connect-Event-Type`). A publish then
+//! clones the header map (no hashing, no growth), copies the prefix and only
+//! serializes the caller's data and the timestamp. The JSON is built in a
+//! thread-local buffer and copied once into an exactly-sized payload.
+//!
+//! The bytes are identical to serializing [`Event`](crate::Event) with serde
+//! (unit-tested below).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::RwLock;
+
+use async_nats::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::envelope::{CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_SERVICE};
+use crate::error::PublishError;
+
+pub(crate) const NAME_EVENT_TYPE: HeaderName = HeaderName::from_static(HEADER_EVENT_TYPE);
+pub(crate) const NAME_SERVICE: HeaderName = HeaderName::from_static(HEADER_SERVICE);
+pub(crate) const NAME_CONTENT_TYPE: HeaderName = HeaderName::from_static(HEADER_CONTENT_TYPE);
+
+/// Most event types remembered; beyond this, templates are built per call.
+const MAX_CACHED_TYPES: usize = 1024;
+/// A thread's encode buffer larger than this is not kept after use.
+const MAX_KEPT_BUFFER: usize = 64 * 1024;
+
+thread_local! {
+    static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+}
+
+/// Headers and envelope prefix for one event type.
+#[derive(Clone)]
+struct TypeTemplate {
+    /// `{"type":"<escaped type>","version":`
+    prefix: Box<[u8]>,
+    headers: HeaderMap,
+}
+
+pub(crate) struct Templates {
+    /// Headers of plain (non-event) publishes.
+    plain_headers: HeaderMap,
+    /// `,"by":"<escaped service>"}}`
+    by_suffix: Box<[u8]>,
+    service_header: HeaderValue,
+    by_type: RwLock<HashMap<Box<str>, TypeTemplate>>,
+}
+
+impl Templates {
+    pub(crate) fn new(service_name: &str) -> Self {
+        let service_header = service_header_value(service_name);
+        let mut plain_headers = HeaderMap::new();
+        plain_headers.insert(
+            NAME_CONTENT_TYPE,
+            HeaderValue::from_str(CONTENT_TYPE_JSON).unwrap_or_default(),
+        );
+        plain_headers.insert(NAME_SERVICE, service_header.clone());
+        let mut by_suffix = b",\"by\":".to_vec();
+        // Writing a &str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut by_suffix, service_name);
+        by_suffix.extend_from_slice(b"}}");
+        Templates {
+            plain_headers,
+            by_suffix: by_suffix.into_boxed_slice(),
+            service_header,
+            by_type: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The `Connect-Service` header value.
+    pub(crate) fn service_header(&self) -> &HeaderValue {
+        &self.service_header
+    }
+
+    /// Headers of a plain publish.
+    pub(crate) fn plain_headers(&self) -> HeaderMap {
+        self.plain_headers.clone()
+    }
+
+    /// Headers and payload of an event.
+    pub(crate) fn event<T: Serialize + ?Sized>(
+        &self,
+        event_type: &str,
+        version: u32,
+        data: &T,
+        ts: i64,
+    ) -> Result<(HeaderMap, Bytes), PublishError> {
+        {
+            let cache = self.by_type.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(t) = cache.get(event_type) {
+                let payload = self.encode(&t.prefix, version, data, ts)?;
+                return Ok((t.headers.clone(), payload));
+            }
+        }
+        let template = self.build(event_type)?;
+        let payload = self.encode(&template.prefix, version, data, ts)?;
+        let headers = template.headers.clone();
+        let mut cache = self.by_type.write().unwrap_or_else(|p| p.into_inner());
+        if cache.len() < MAX_CACHED_TYPES {
+            cache.insert(event_type.into(), template);
+        }
+        Ok((headers, payload))
+    }
+
+    fn build(&self, event_type: &str) -> Result<TypeTemplate, PublishError> {
+        let value = event_type_header(event_type)?;
+        let mut headers = self.plain_headers.clone();
+        headers.insert(NAME_EVENT_TYPE, value);
+        let mut prefix = b"{\"type\":".to_vec();
+        serde_json::to_writer(&mut prefix, event_type)?;
+        prefix.extend_from_slice(b",\"version\":");
+        Ok(TypeTemplate {
+            prefix: prefix.into_boxed_slice(),
+            headers,
+        })
+    }
+
+    fn encode<T: Serialize + ?Sized>(
+        &self,
+        prefix: &[u8],
+        version: u32,
+        data: &T,
+        ts: i64,
+    ) -> Result<Bytes, PublishError> {
+        let write = |buf: &mut Vec<u8>| -> Result<(), PublishError> {
+            buf.extend_from_slice(prefix);
+            serde_json::to_writer(&mut *buf, &version)?;
+            buf.extend_from_slice(b",\"data\":");
+            serde_json::to_writer(&mut *buf, data)?;
+            buf.extend_from_slice(b",\"meta\":{\"ts\":");
+            serde_json::to_writer(&mut *buf, &ts)?;
+            buf.extend_from_slice(&self.by_suffix);
+            Ok(())
+        };
+        with_buffer(write)
+    }
+}
+
+/// Serializes plain JSON (no envelope) into an exactly-sized payload.
+pub(crate) fn encode_plain<T: Serialize + ?Sized>(data: &T) -> Result<Bytes, PublishError> {
+    with_buffer(|buf| serde_json::to_writer(&mut *buf, data).map_err(PublishError::from))
+}
+
+/// Runs `write` on this thread's scratch buffer and copies the result out
+/// (one exact allocation; re-entrant calls use a fresh buffer).
+fn with_buffer(
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), PublishError>,
+) -> Result<Bytes, PublishError> {
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let result = write(&mut buf).map(|()| Bytes::copy_from_slice(&buf));
+            if buf.capacity() > MAX_KEPT_BUFFER {
+                *buf = Vec::with_capacity(1024);
+            }
+            result
+        }
+        Err(_) => {
+            let mut buf = Vec::with_capacity(256);
+            write(&mut buf).map(|()| Bytes::from(buf))
+        }
+    })
+}
+
+/// A header value from a service name: control characters (which would
+/// break the header block) are replaced by `_`.
+fn service_header_value(name: &str) -> HeaderValue {
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect();
+    if clean != name {
+        tracing::warn!("service name contains control characters; they are replaced by `_` in the Connect-Service header");
+    }
+    HeaderValue::from_str(&clean).unwrap_or_default()
+}
+
+/// Validates an event type and turns it into a header value.
+pub(crate) fn event_type_header(event_type: &str) -> Result<HeaderValue, PublishError> {
+    let fail = |reason| PublishError::InvalidEventType {
+        event_type: event_type.to_owned(),
+        reason,
+    };
+    if event_type.is_empty() {
+        return Err(fail("it is empty"));
+    }
+    if event_type.chars().any(char::is_control) {
+        return Err(fail("it contains a control character"));
+    }
+    HeaderValue::from_str(event_type).map_err(|_| fail("it is not a valid header value"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{Event, Meta};
+
+    #[derive(Serialize)]
+    struct Data<'a> {
+        s: &'a str,
+        n: i32,
+        v: Vec<u8>,
+    }
+
+    #[test]
+    fn fast_encoding_matches_serde_envelope() {
+        let cases = [
+            ("invite.created", "connect-auth", 1u32, 1_767_225_600_000i64),
+            ("quote\"and\\back", "svc \"x\" é ✓", 7, 0),
+            ("presence.updated", "s", u32::MAX, -5),
+        ];
+        for (t, by, version, ts) in cases {
+            let data = Data {
+                s: "a\"b\n",
+                n: -3,
+                v: vec![1, 2],
+            };
+            let templates = Templates::new(by);
+            // Twice: uncached, then cached.
+            for _ in 0..2 {
+                let (headers, payload) = templates.event(t, version, &data, ts).unwrap();
+                let expected = serde_json::to_vec(&Event {
+                    event_type: t.to_owned(),
+                    version,
+                    data: &data,
+                    meta: Meta {
+                        ts,
+                        by: by.to_owned(),
+                    },
+                })
+                .unwrap();
+                assert_eq!(payload, expected, "{t} / {by}");
+                assert_eq!(headers.get(HEADER_EVENT_TYPE).map(|v| v.as_str()), Some(t));
+                assert_eq!(headers.get(HEADER_SERVICE).map(|v| v.as_str()), Some(by));
+            }
+        }
+    }
+
+    #[test]
+    fn plain_encoding_and_headers() {
+        let templates = Templates::new("svc");
+        assert_eq!(
+            encode_plain(&serde_json::json!({"k": 1})).unwrap(),
+            &b"{\"k\":1}"[..]
+        );
+        let h = templates.plain_headers();
+        assert_eq!(
+            h.get(HEADER_CONTENT_TYPE).map(|v| v.as_str()),
+            Some(CONTENT_TYPE_JSON)
+        );
+        assert_eq!(h.get(HEADER_EVENT_TYPE), None);
+    }
+
+    #[test]
+    fn bad_event_types_are_refused_and_not_cached() {
+        let templates = Templates::new("svc");
+        for bad in ["", "a\r\nb", "tab\there"] {
+            let err = templates.event(bad, 1, &1, 0).unwrap_err();
+            assert!(
+                matches!(err, PublishError::InvalidEventType { .. }),
+                "{bad:?}: {err}"
+            );
+        }
+        assert!(templates.by_type.read().unwrap().is_empty());
+    }
+
+    #[test]
+    fn control_characters_in_service_name_do_not_break_headers() {
+        let templates = Templates::new("bad\r\nname");
+        assert_eq!(templates.service_header().as_str(), "bad__name");
+    }
+}

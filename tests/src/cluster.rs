@@ -1,0 +1,236 @@
+//! [`Cluster`]: several routed `nats-server`s with JetStream, on loopback.
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::config::{Auth, ClusterSpec, ServerConfig, TlsMode};
+use crate::monitor;
+use crate::server::NatsServer;
+
+/// How long [`Cluster::wait_formed`] waits for routes and a JetStream meta leader.
+pub const FORM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A cluster of `nats-server` nodes routed on loopback, each with its own temp dir, distinct
+/// `server_name` and JetStream store. Dropping it kills every node.
+///
+/// Ports: client and monitoring ports are `-1` (chosen by each server, learned from its ports
+/// file). Route ports must be known before any node starts, because a JetStream cluster refuses to
+/// start without configured routes, so "start node 0 with no routes and let the others join it"
+/// does not work. Instead all route ports are reserved at once by binding `127.0.0.1:0` (holding
+/// every listener until all are picked, so they are distinct), released, and every node is started
+/// with its own pinned route port and routes to all peers — the same static config a real cluster
+/// has, which also makes a restarted node rejoin as it is. The window between releasing a port and
+/// the server binding it is tiny, and if another process wins it the node fails with "address
+/// already in use": then the whole cluster is started again with fresh ports (up to
+/// [`START_ATTEMPTS`] times).
+#[derive(Debug)]
+pub struct Cluster {
+    name: String,
+    nodes: Vec<NatsServer>,
+}
+
+/// How many times [`Cluster::start`] retries when a reserved route port was taken meanwhile.
+pub const START_ATTEMPTS: usize = 3;
+
+fn unique_cluster_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "testkit-cluster-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn route_url(port: u16) -> String {
+    format!("nats-route://127.0.0.1:{port}")
+}
+
+/// `n` distinct free loopback ports (all listeners are held until every port is picked).
+fn reserve_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| {
+            TcpListener::bind(("127.0.0.1", 0))
+                .unwrap_or_else(|e| panic!("testkit: cannot reserve a loopback port: {e}"))
+        })
+        .collect();
+    listeners
+        .iter()
+        .map(|l| {
+            l.local_addr()
+                .unwrap_or_else(|e| panic!("testkit: reserved port has no address: {e}"))
+                .port()
+        })
+        .collect()
+}
+
+impl Cluster {
+    /// Starts `size` nodes with JetStream and waits until the cluster has formed
+    /// ([`wait_formed`](Self::wait_formed)).
+    pub fn start(size: usize) -> Cluster {
+        Self::start_with(size, ServerConfig::plain().jetstream())
+    }
+
+    /// Starts `size` nodes from `config` (each node gets its own `server_name`) and waits until
+    /// the cluster has formed.
+    ///
+    /// # Panics
+    /// For variants whose keys or certificates are generated per server (nkey, operator, TLS): the
+    /// nodes would not share them. Use plain, token or user/password. Also when a node does not
+    /// start (with its log).
+    pub fn start_with(size: usize, config: ServerConfig) -> Cluster {
+        assert!(size >= 1, "testkit: a cluster needs at least one node");
+        assert!(
+            matches!(
+                config.auth,
+                Auth::None | Auth::Token(_) | Auth::UserPassword(..)
+            ) && config.tls == TlsMode::Off,
+            "testkit: Cluster supports plain, token and user/password configs (got {config:?})"
+        );
+        let mut attempt = 1;
+        loop {
+            match Self::try_start(size, &config) {
+                Ok(cluster) => {
+                    cluster.wait_formed();
+                    return cluster;
+                }
+                Err(e) if attempt < START_ATTEMPTS && e.contains("address already in use") => {
+                    attempt += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    fn try_start(size: usize, config: &ServerConfig) -> Result<Cluster, String> {
+        let name = unique_cluster_name();
+        let ports = reserve_ports(size);
+        let mut nodes = Vec::with_capacity(size);
+        for (i, port) in ports.iter().enumerate() {
+            let routes = ports
+                .iter()
+                .filter(|p| *p != port)
+                .map(|p| route_url(*p))
+                .collect();
+            let spec = ClusterSpec {
+                name: name.clone(),
+                port: *port,
+                routes,
+            };
+            let node_config = config.clone().server_name(format!("{name}-n{i}"));
+            // On error, the nodes started so far are dropped (killed) here.
+            nodes.push(NatsServer::try_start_node(node_config, Some(spec))?);
+        }
+        Ok(Cluster { name, nodes })
+    }
+
+    /// The cluster name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the cluster has no nodes (never true for a started cluster).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The client URLs of all nodes.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(NatsServer::url).collect()
+    }
+
+    /// Node `i`, to stop, kill, restart or inspect it.
+    ///
+    /// # Panics
+    /// When `i` is out of range.
+    pub fn node(&mut self, i: usize) -> &mut NatsServer {
+        let len = self.nodes.len();
+        self.nodes
+            .get_mut(i)
+            .unwrap_or_else(|| panic!("testkit: node {i} of a {len}-node cluster"))
+    }
+
+    /// All nodes.
+    pub fn nodes(&self) -> &[NatsServer] {
+        &self.nodes
+    }
+
+    /// Waits (up to [`FORM_TIMEOUT`]) until every running node has routes to all other nodes
+    /// (distinct remote server ids in `/routez`, so route pooling does not inflate the count) and,
+    /// with JetStream, every node knows the JetStream meta leader.
+    ///
+    /// # Panics
+    /// On timeout, with each node's last `/routez` summary.
+    pub fn wait_formed(&self) {
+        let deadline = Instant::now() + FORM_TIMEOUT;
+        let peers = self.nodes.len().saturating_sub(1);
+        loop {
+            let mut problems = Vec::new();
+            for node in &self.nodes {
+                let port = node.monitor_port();
+                match monitor::get_json(port, "/routez") {
+                    Ok(routez) => {
+                        let remotes = distinct_remotes(&routez);
+                        if remotes < peers {
+                            problems.push(format!(
+                                "{} has routes to {remotes} of {peers} peers",
+                                node.server_name()
+                            ));
+                        }
+                    }
+                    Err(e) => problems.push(format!("{}: {e}", node.server_name())),
+                }
+                if node.config().jetstream && problems.is_empty() {
+                    match monitor::get_json(port, "/jsz") {
+                        Ok(jsz) if meta_leader(&jsz).is_some() => {}
+                        Ok(_) => problems.push(format!(
+                            "{} does not know a JetStream meta leader yet",
+                            node.server_name()
+                        )),
+                        Err(e) => problems.push(format!("{}: {e}", node.server_name())),
+                    }
+                }
+            }
+            if problems.is_empty() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "testkit: cluster {} did not form within {FORM_TIMEOUT:?}: {}",
+                    self.name,
+                    problems.join("; ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Distinct remote servers in a `/routez` document.
+pub(crate) fn distinct_remotes(routez: &Value) -> usize {
+    routez["routes"]
+        .as_array()
+        .map(|routes| {
+            routes
+                .iter()
+                .filter_map(|r| r["remote_id"].as_str())
+                .collect::<HashSet<_>>()
+                .len()
+        })
+        .unwrap_or(0)
+}
+
+/// The JetStream meta leader named in a `/jsz` document.
+pub(crate) fn meta_leader(jsz: &Value) -> Option<&str> {
+    jsz["meta_cluster"]["leader"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+}

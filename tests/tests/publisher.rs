@@ -1,0 +1,817 @@
+//! connect-nats-publisher against real servers (issue 6's "Done when"): envelope round trips on
+//! core and JetStream, headers, 10,000 pipelined JetStream events, a server kill during 5,000
+//! publishes, the disconnected-buffer policies, bad subjects and oversize payloads.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, stream};
+use connect_nats_config::{Config, Scheme, ServerUrl};
+use connect_nats_core::{connect, Connection, ConnectionState};
+use connect_nats_publisher::{
+    BufferLimits, BufferPolicy, CoreDelivery, Envelope, Event, PublishError, Publisher,
+    CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_MSG_ID, HEADER_SERVICE,
+};
+use connect_nats_testkit::{NatsServer, ServerConfig};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+/// Upper bound for one test, servers included.
+const TEST_TIMEOUT: Duration = Duration::from_secs(150);
+/// Longest wait for one message or state change.
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn bounded<F: Future<Output = ()>>(test: F) {
+    tokio::time::timeout(TEST_TIMEOUT, test)
+        .await
+        .expect("test did not finish within its time bound");
+}
+
+fn config(url: &str, client_id: &str) -> Config {
+    let mut config = Config {
+        servers: vec![ServerUrl {
+            url: url.to_owned(),
+            scheme: Scheme::Nats,
+        }],
+        client_id: client_id.to_owned(),
+        connect_timeout: Duration::from_secs(3),
+        ..Config::default()
+    };
+    config.reconnect.wait = Duration::from_millis(50);
+    config.reconnect.max_wait = Duration::from_millis(300);
+    config
+}
+
+async fn connection(server: &NatsServer, client_id: &str) -> Connection {
+    connect(&config(&server.url(), client_id))
+        .await
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", server.url()))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Invite {
+    invite_id: String,
+    room: String,
+    seats: u32,
+}
+
+fn invite() -> Invite {
+    Invite {
+        invite_id: "inv_123".into(),
+        room: "lobby".into(),
+        seats: 4,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Seq {
+    i: u32,
+}
+
+fn header<'a>(msg: &'a async_nats::Message, name: &str) -> Option<&'a str> {
+    msg.headers
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str())
+}
+
+fn assert_recent(ts: i64) {
+    let now = connect_nats_publisher::now_millis();
+    assert!(
+        (now - ts).abs() < 60_000,
+        "meta.ts {ts} is not close to now {now}"
+    );
+}
+
+async fn next_msg(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+    tokio::time::timeout(WAIT, sub.next())
+        .await
+        .expect("no message within the wait")
+        .expect("subscription ended")
+}
+
+async fn wait_state(connection: &Connection, want: ConnectionState) {
+    let mut rx = connection.watch_state();
+    tokio::time::timeout(WAIT, rx.wait_for(|s| *s == want))
+        .await
+        .unwrap_or_else(|_| panic!("connection did not become {want:?}"))
+        .expect("state channel closed");
+}
+
+/// A file-storage stream `name` on `subjects`, with a 2-minute duplicate window.
+async fn create_stream(
+    connection: &Connection,
+    name: &str,
+    subjects: &[&str],
+) -> jetstream::Context {
+    let js = jetstream::new(connection.client().clone());
+    js.create_stream(stream::Config {
+        name: name.to_owned(),
+        subjects: subjects.iter().map(|s| s.to_string()).collect(),
+        storage: stream::StorageType::File,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("create stream {name}: {e}"));
+    js
+}
+
+/// Every message in the stream, in order (payload + headers).
+async fn stored_messages(js: &jetstream::Context, name: &str) -> Vec<jetstream::Message> {
+    let mut stream = js.get_stream(name).await.expect("get stream");
+    let total = stream.info().await.expect("stream info").state.messages as usize;
+    let consumer = stream
+        .create_consumer(consumer::pull::Config {
+            ack_policy: consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .expect("create consumer");
+    let mut messages = consumer.messages().await.expect("consume");
+    let mut out = Vec::with_capacity(total);
+    while out.len() < total {
+        let msg = tokio::time::timeout(WAIT, messages.next())
+            .await
+            .expect("stream messages stalled")
+            .expect("consumer ended")
+            .expect("consumer error");
+        out.push(msg);
+    }
+    out
+}
+
+// ---- envelope round trips and headers ------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_event_round_trip_with_headers() {
+    bounded(async {
+        let server = NatsServer::start(ServerConfig::plain());
+        let conn = connection(&server, "pub-core-rt").await;
+        let mut sub = conn.subscribe("connect.>").await.expect("subscribe");
+        conn.flush().await.expect("flush");
+        let publisher = Publisher::new(conn.clone(), "connect-auth");
+
+        let sent = publisher
+            .publish_event_core("connect.invite.created", "invite.created", &invite())
+            .await
+            .expect("publish_event_core");
+        assert_eq!(sent, CoreDelivery::Sent);
+        let msg = next_msg(&mut sub).await;
+        assert_eq!(msg.subject.as_str(), "connect.invite.created");
+        let event: Event<Invite> = Event::from_slice(&msg.payload).expect("decode envelope");
+        assert_eq!(event.event_type, "invite.created");
+        assert_eq!(event.version, 1);
+        assert_eq!(event.data, invite());
+        assert_eq!(event.meta.by, "connect-auth");
+        assert_recent(event.meta.ts);
+        // Field order on the wire is fixed.
+        let text = std::str::from_utf8(&msg.payload).expect("utf-8");
+        assert!(
+            text.starts_with(r#"{"type":"invite.created","version":1,"data":{"#),
+            "{text}"
+        );
+        assert_eq!(header(&msg, HEADER_EVENT_TYPE), Some("invite.created"));
+        assert_eq!(header(&msg, HEADER_SERVICE), Some("connect-auth"));
+        assert_eq!(header(&msg, HEADER_CONTENT_TYPE), Some(CONTENT_TYPE_JSON));
+        assert_eq!(
+            header(&msg, HEADER_MSG_ID),
+            None,
+            "core events carry no Nats-Msg-Id"
+        );
+
+        // Plain JSON (no envelope) and an explicit version.
+        publisher
+            .publish_core("connect.cache.flush", &serde_json::json!({"key": "k1"}))
+            .await
+            .expect("publish_core");
+        let msg = next_msg(&mut sub).await;
+        assert_eq!(&msg.payload[..], br#"{"key":"k1"}"#);
+        assert_eq!(header(&msg, HEADER_SERVICE), Some("connect-auth"));
+        assert_eq!(header(&msg, HEADER_EVENT_TYPE), None);
+        publisher
+            .publish_event_core_versioned("connect.invite.created", "invite.created", 2, &invite())
+            .await
+            .expect("versioned");
+        let msg = next_msg(&mut sub).await;
+        assert_eq!(
+            Envelope::from_slice(&msg.payload).expect("decode").version,
+            2
+        );
+
+        // The service name defaults to the config's client id.
+        let default_named = Publisher::builder(conn.clone()).build();
+        assert_eq!(default_named.service_name(), "pub-core-rt");
+        default_named
+            .publish_event_core("connect.x.y", "x.y", &1)
+            .await
+            .expect("publish");
+        let msg = next_msg(&mut sub).await;
+        assert_eq!(
+            Envelope::from_slice(&msg.payload).expect("decode").meta.by,
+            "pub-core-rt"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_event_round_trip_with_headers() {
+    bounded(async {
+        let server = NatsServer::start(ServerConfig::plain().jetstream());
+        let conn = connection(&server, "pub-js-rt").await;
+        let js = create_stream(&conn, "EVENTS", &["connect.>"]).await;
+        let publisher = Publisher::new(conn.clone(), "connect-auth");
+
+        let ack = publisher
+            .publish_event("connect.invite.created", "invite.created", &invite())
+            .await
+            .expect("publish_event");
+        assert_eq!(ack.stream, "EVENTS");
+        assert_eq!(ack.sequence, 1);
+        assert!(!ack.duplicate);
+        let ack2 = publisher
+            .publish("connect.cache.flush", &serde_json::json!({"key": "k1"}))
+            .await
+            .expect("publish (= JetStream)");
+        assert_eq!(ack2.sequence, 2);
+
+        let stored = stored_messages(&js, "EVENTS").await;
+        assert_eq!(stored.len(), 2);
+        let first = &stored[0];
+        let event: Event<Invite> = Event::from_slice(&first.payload).expect("decode");
+        assert_eq!(event.event_type, "invite.created");
+        assert_eq!(event.data, invite());
+        assert_eq!(event.meta.by, "connect-auth");
+        assert_recent(event.meta.ts);
+        assert_eq!(header(first, HEADER_EVENT_TYPE), Some("invite.created"));
+        assert_eq!(header(first, HEADER_SERVICE), Some("connect-auth"));
+        assert_eq!(header(first, HEADER_CONTENT_TYPE), Some(CONTENT_TYPE_JSON));
+        let id1 = header(first, HEADER_MSG_ID).expect("Nats-Msg-Id on a JetStream event");
+        let id2 = header(&stored[1], HEADER_MSG_ID).expect("Nats-Msg-Id on a JetStream publish");
+        assert_eq!(id1.len(), 22, "a NUID");
+        assert_ne!(id1, id2, "each publish has its own Nats-Msg-Id");
+        assert_eq!(&stored[1].payload[..], br#"{"key":"k1"}"#);
+
+        // A subject no stream captures: a clear error, not a hang.
+        let err = publisher
+            .publish_event("nowhere.event", "x", &1)
+            .await
+            .expect_err("no stream");
+        assert!(matches!(err, PublishError::StreamNotFound { .. }), "{err}");
+    })
+    .await;
+}
+
+// ---- pipelining ----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_pipelined_events_acked_and_stored_once() {
+    bounded(async {
+        const N: u32 = 10_000;
+        let server = NatsServer::start(ServerConfig::plain().jetstream());
+        let conn = connection(&server, "pub-js-10k").await;
+        let js = create_stream(&conn, "EVENTS", &["connect.>"]).await;
+        let publisher = Publisher::builder(conn.clone()).window(256).build();
+
+        let started = Instant::now();
+        let results = publisher
+            .publish_all((0..N).map(|i| ("connect.load.event", "load.event", Seq { i })))
+            .await;
+        let elapsed = started.elapsed();
+        assert_eq!(results.len(), N as usize);
+        let mut sequences = BTreeSet::new();
+        for (i, r) in results.iter().enumerate() {
+            let ack = r
+                .as_ref()
+                .unwrap_or_else(|e| panic!("event {i} not acked: {e}"));
+            assert!(!ack.duplicate, "event {i} reported as duplicate");
+            sequences.insert(ack.sequence);
+        }
+        assert_eq!(
+            sequences.len(),
+            N as usize,
+            "every ack has its own sequence"
+        );
+        eprintln!("10,000 pipelined JetStream events acked in {elapsed:?}");
+
+        let stored = stored_messages(&js, "EVENTS").await;
+        assert_eq!(stored.len(), N as usize, "stream holds exactly N events");
+        let seen: BTreeSet<u32> = stored
+            .iter()
+            .map(|m| Event::<Seq>::from_slice(&m.payload).expect("decode").data.i)
+            .collect();
+        assert_eq!(
+            seen,
+            (0..N).collect::<BTreeSet<u32>>(),
+            "each event stored once"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unawaited_window_fails_with_timeout_instead_of_hanging() {
+    bounded(async {
+        let server = NatsServer::start(ServerConfig::plain().jetstream());
+        let conn = connection(&server, "pub-js-window").await;
+        create_stream(&conn, "EVENTS", &["connect.>"]).await;
+        let publisher = Publisher::builder(conn.clone())
+            .window(4)
+            .publish_timeout(Duration::from_millis(300))
+            .build();
+        let mut held = Vec::new();
+        for i in 0..4 {
+            held.push(
+                publisher
+                    .publish_event_async("connect.w", "w", &Seq { i })
+                    .await
+                    .expect("within the window"),
+            );
+        }
+        let started = Instant::now();
+        let err = publisher
+            .publish_event_async("connect.w", "w", &Seq { i: 4 })
+            .await
+            .expect_err("window full");
+        assert!(matches!(err, PublishError::Timeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        for p in held {
+            p.await.expect("ack");
+        }
+        // Slots are free again.
+        publisher
+            .publish_event("connect.w", "w", &Seq { i: 5 })
+            .await
+            .expect("ack");
+    })
+    .await;
+}
+
+// ---- server killed during JetStream publishing ----------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_killed_and_restarted_during_5000_publishes_stores_each_once() {
+    bounded(async {
+        const N: u32 = 5_000;
+        const WINDOW: usize = 256;
+        let mut server = NatsServer::start(ServerConfig::plain().jetstream());
+        let conn = connection(&server, "pub-js-kill").await;
+        let js = create_stream(&conn, "EVENTS", &["connect.>"]).await;
+        let publisher = Publisher::builder(conn.clone())
+            .window(WINDOW)
+            .ack_timeout(Duration::from_secs(1))
+            .publish_timeout(Duration::from_secs(60))
+            .retry_deadline(Duration::from_secs(90))
+            .build();
+
+        let submitted = Arc::new(AtomicUsize::new(0));
+        let (go_on_tx, go_on_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = {
+            let publisher = publisher.clone();
+            let submitted = Arc::clone(&submitted);
+            tokio::spawn(async move {
+                let mut go_on = Some(go_on_rx);
+                let mut in_flight = VecDeque::with_capacity(WINDOW);
+                let mut results = Vec::with_capacity(N as usize);
+                for i in 0..N {
+                    if i == N / 2 {
+                        // Let the test kill the server with acks in flight.
+                        if let Some(rx) = go_on.take() {
+                            rx.await.expect("test side gone");
+                        }
+                    }
+                    if in_flight.len() >= WINDOW {
+                        let p: Result<connect_nats_publisher::PendingAck, PublishError> =
+                            in_flight.pop_front().expect("non-empty");
+                        results.push(match p {
+                            Ok(p) => p.await,
+                            Err(e) => Err(e),
+                        });
+                    }
+                    in_flight.push_back(
+                        publisher
+                            .publish_event_async("connect.kill.event", "kill.event", &Seq { i })
+                            .await,
+                    );
+                    submitted.store(i as usize + 1, Ordering::Release);
+                }
+                for p in in_flight {
+                    results.push(match p {
+                        Ok(p) => p.await,
+                        Err(e) => Err(e),
+                    });
+                }
+                results
+            })
+        };
+
+        // Wait (poll with deadline) until half is submitted, then kill the server.
+        let deadline = Instant::now() + WAIT;
+        while submitted.load(Ordering::Acquire) < (N / 2) as usize {
+            assert!(
+                Instant::now() < deadline,
+                "publishing stalled before the kill"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::task::block_in_place(|| server.kill());
+        go_on_tx.send(()).expect("publisher task gone");
+        wait_state(&conn, ConnectionState::Disconnected).await;
+        tokio::task::block_in_place(|| server.restart());
+
+        let results = task.await.expect("publisher task panicked");
+        assert_eq!(results.len(), N as usize, "every publish has an outcome");
+        let acked = results.iter().filter(|r| r.is_ok()).count();
+        let errors: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+            .collect();
+        assert_eq!(acked + errors.len(), N as usize);
+        assert!(
+            errors.is_empty(),
+            "{} publishes failed, first: {:?}",
+            errors.len(),
+            errors.first()
+        );
+        let duplicates = results
+            .iter()
+            .filter(|r| matches!(r, Ok(a) if a.duplicate))
+            .count();
+        eprintln!("kill test: {acked} acked ({duplicates} reported duplicate after a retry)");
+
+        let stored = stored_messages(&js, "EVENTS").await;
+        let seen: BTreeSet<u32> = stored
+            .iter()
+            .map(|m| Event::<Seq>::from_slice(&m.payload).expect("decode").data.i)
+            .collect();
+        assert_eq!(
+            stored.len(),
+            N as usize,
+            "exactly N events in the stream (no duplicates)"
+        );
+        assert_eq!(
+            seen,
+            (0..N).collect::<BTreeSet<u32>>(),
+            "each event stored once"
+        );
+    })
+    .await;
+}
+
+// ---- disconnected buffer -------------------------------------------------------------------
+
+/// A server, a connection to it with a subscription on `buf.>`, and a publisher with `policy`.
+async fn buffer_setup(
+    name: &str,
+    limits: BufferLimits,
+    policy: BufferPolicy,
+) -> (NatsServer, Connection, async_nats::Subscriber, Publisher) {
+    let server = NatsServer::start(ServerConfig::plain());
+    let conn = connection(&server, name).await;
+    let sub = conn.subscribe("buf.>").await.expect("subscribe");
+    conn.flush().await.expect("flush");
+    let publisher = Publisher::builder(conn.clone())
+        .buffer_limits(limits)
+        .buffer_policy(policy)
+        .publish_timeout(Duration::from_secs(2))
+        .build();
+    (server, conn, sub, publisher)
+}
+
+async fn received_seq(sub: &mut async_nats::Subscriber) -> u32 {
+    let msg = next_msg(sub).await;
+    Event::<Seq>::from_slice(&msg.payload)
+        .expect("decode")
+        .data
+        .i
+}
+
+fn limits(max_messages: usize) -> BufferLimits {
+    BufferLimits {
+        max_messages,
+        max_bytes: 1024 * 1024,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffer_fail_fast_refuses_when_full_and_flushes_in_order() {
+    bounded(async {
+        let (mut server, conn, mut sub, publisher) =
+            buffer_setup("pub-buf-ff", limits(3), BufferPolicy::FailFast).await;
+        tokio::task::block_in_place(|| server.kill());
+        wait_state(&conn, ConnectionState::Disconnected).await;
+
+        for i in 0..3 {
+            let d = publisher
+                .publish_event_core("buf.ev", "buf.ev", &Seq { i })
+                .await
+                .expect("room in the buffer");
+            assert_eq!(d, CoreDelivery::Buffered);
+        }
+        let started = Instant::now();
+        let err = publisher
+            .publish_event_core("buf.ev", "buf.ev", &Seq { i: 3 })
+            .await
+            .expect_err("buffer full");
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "fail_fast must not wait"
+        );
+        assert!(
+            matches!(
+                err,
+                PublishError::BufferFull {
+                    policy: "fail_fast",
+                    messages: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let stats = publisher.buffer_stats();
+        assert_eq!((stats.messages, stats.buffered, stats.rejected), (3, 3, 1));
+
+        tokio::task::block_in_place(|| server.restart());
+        for want in 0..3 {
+            assert_eq!(received_seq(&mut sub).await, want, "flushed in order");
+        }
+        // After the flush, publishing goes straight to the server again.
+        let d = publisher
+            .publish_event_core("buf.ev", "buf.ev", &Seq { i: 10 })
+            .await
+            .expect("connected");
+        assert_eq!(received_seq(&mut sub).await, 10);
+        assert_eq!(d, CoreDelivery::Sent);
+        let stats = publisher.buffer_stats();
+        assert_eq!((stats.messages, stats.flushed, stats.bytes), (0, 3, 0));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffer_drop_oldest_keeps_the_newest() {
+    bounded(async {
+        let (mut server, conn, mut sub, publisher) =
+            buffer_setup("pub-buf-do", limits(3), BufferPolicy::DropOldest).await;
+        tokio::task::block_in_place(|| server.kill());
+        wait_state(&conn, ConnectionState::Disconnected).await;
+
+        for i in 0..5 {
+            let d = publisher
+                .publish_event_core("buf.ev", "buf.ev", &Seq { i })
+                .await
+                .expect("drop_oldest never refuses");
+            assert_eq!(d, CoreDelivery::Buffered);
+        }
+        let stats = publisher.buffer_stats();
+        assert_eq!((stats.messages, stats.dropped_oldest), (3, 2));
+
+        tokio::task::block_in_place(|| server.restart());
+        for want in 2..5 {
+            assert_eq!(
+                received_seq(&mut sub).await,
+                want,
+                "oldest two were dropped"
+            );
+        }
+        publisher
+            .publish_event_core("buf.ev", "buf.ev", &Seq { i: 99 })
+            .await
+            .expect("connected");
+        assert_eq!(received_seq(&mut sub).await, 99, "nothing else was flushed");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffer_wait_times_out_or_proceeds_when_room_frees() {
+    bounded(async {
+        let (mut server, conn, mut sub, short) = buffer_setup(
+            "pub-buf-wait",
+            limits(2),
+            BufferPolicy::Wait {
+                timeout: Duration::from_millis(300),
+            },
+        )
+        .await;
+        let long = Publisher::builder(conn.clone())
+            .buffer_limits(limits(2))
+            .buffer_policy(BufferPolicy::Wait {
+                timeout: Duration::from_secs(30),
+            })
+            .build();
+        tokio::task::block_in_place(|| server.kill());
+        wait_state(&conn, ConnectionState::Disconnected).await;
+
+        // Short wait: full buffer → BufferFull after about the timeout, not later.
+        for i in 0..2 {
+            short
+                .publish_event_core("buf.short", "s", &Seq { i })
+                .await
+                .expect("room");
+        }
+        let started = Instant::now();
+        let err = short
+            .publish_event_core("buf.short", "s", &Seq { i: 2 })
+            .await
+            .expect_err("no room within 300 ms");
+        let waited = started.elapsed();
+        assert!(
+            matches!(err, PublishError::BufferFull { policy: "wait", .. }),
+            "{err}"
+        );
+        assert!(
+            waited >= Duration::from_millis(290),
+            "gave up early: {waited:?}"
+        );
+        assert!(
+            waited < Duration::from_secs(2),
+            "waited past its timeout: {waited:?}"
+        );
+        assert_eq!(short.buffer_stats().wait_timeouts, 1);
+
+        // Long wait: the third publish waits until the reconnect flush makes room.
+        for i in 100..102 {
+            long.publish_event_core("buf.long", "l", &Seq { i })
+                .await
+                .expect("room");
+        }
+        let waiting = {
+            let long = long.clone();
+            tokio::spawn(async move {
+                long.publish_event_core("buf.long", "l", &Seq { i: 102 })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await; // let it start waiting (not a sync point)
+        assert!(!waiting.is_finished(), "must wait while the buffer is full");
+        tokio::task::block_in_place(|| server.restart());
+        let d = waiting
+            .await
+            .expect("task")
+            .expect("proceeds once room frees");
+        assert_eq!(d, CoreDelivery::Buffered);
+
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.push(received_seq(&mut sub).await);
+        }
+        let shorts: Vec<u32> = got.iter().copied().filter(|i| *i < 100).collect();
+        let longs: Vec<u32> = got.iter().copied().filter(|i| *i >= 100).collect();
+        assert_eq!(
+            shorts,
+            vec![0, 1],
+            "short publisher's buffered events, in order"
+        );
+        assert_eq!(
+            longs,
+            vec![100, 101, 102],
+            "long publisher's events, in order"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffer_byte_limit_is_enforced() {
+    bounded(async {
+        let (mut server, conn, _sub, publisher) = buffer_setup(
+            "pub-buf-bytes",
+            BufferLimits {
+                max_messages: 1_000,
+                max_bytes: 1_000,
+            },
+            BufferPolicy::FailFast,
+        )
+        .await;
+        tokio::task::block_in_place(|| server.kill());
+        wait_state(&conn, ConnectionState::Disconnected).await;
+        let data = "x".repeat(200);
+        let mut buffered = 0;
+        let err = loop {
+            match publisher.publish_event_core("buf.big", "big", &data).await {
+                Ok(_) => buffered += 1,
+                Err(e) => break e,
+            }
+            assert!(buffered < 1_000, "byte limit not enforced");
+        };
+        assert!(matches!(err, PublishError::BufferFull { .. }), "{err}");
+        let stats = publisher.buffer_stats();
+        assert!(stats.bytes <= 1_000, "{stats:?}");
+        assert!(
+            (2..=3).contains(&buffered),
+            "about 1000/~330 bytes fit, got {buffered}"
+        );
+        let err = publisher
+            .publish_event_core("buf.big", "big", &"y".repeat(2_000))
+            .await
+            .expect_err("larger than the buffer");
+        assert!(
+            matches!(
+                err,
+                PublishError::LargerThanBuffer {
+                    max_bytes: 1_000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    })
+    .await;
+}
+
+// ---- bad input -----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_subjects_and_oversize_payloads_are_refused_before_sending() {
+    bounded(async {
+        let server = NatsServer::start(ServerConfig::plain().jetstream().max_payload(1024));
+        let conn = connection(&server, "pub-bad").await;
+        create_stream(&conn, "EVENTS", &["connect.>"]).await;
+        let mut sub = conn.subscribe(">").await.expect("subscribe");
+        conn.flush().await.expect("flush");
+        let publisher = Publisher::new(conn.clone(), "svc");
+        assert_eq!(conn.client().server_info().max_payload, 1024);
+
+        for bad in [
+            "",
+            "a b",
+            "connect.*",
+            "connect.>",
+            ".connect",
+            "connect.",
+            "a..b",
+            "a\tb",
+        ] {
+            let err = publisher
+                .publish_event_core(bad, "t", &1)
+                .await
+                .expect_err("bad core subject");
+            assert!(
+                matches!(err, PublishError::InvalidSubject { .. }),
+                "{bad:?}: {err}"
+            );
+            let err = publisher
+                .publish_event(bad, "t", &1)
+                .await
+                .expect_err("bad JetStream subject");
+            assert!(
+                matches!(err, PublishError::InvalidSubject { .. }),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = publisher
+            .publish_event_core("connect.ok", "bad\ntype", &1)
+            .await
+            .expect_err("bad event type");
+        assert!(
+            matches!(err, PublishError::InvalidEventType { .. }),
+            "{err}"
+        );
+
+        let big = "z".repeat(2_000);
+        let err = publisher
+            .publish_event_core("connect.big", "big", &big)
+            .await
+            .expect_err("oversize core");
+        match &err {
+            PublishError::PayloadTooLarge { size, max_payload } => {
+                assert_eq!(*max_payload, 1024);
+                assert!(*size > 2_000);
+                let text = err.to_string();
+                assert!(
+                    text.contains(&size.to_string()) && text.contains("1024"),
+                    "{text}"
+                );
+            }
+            other => panic!("expected PayloadTooLarge, got {other}"),
+        }
+        let err = publisher
+            .publish_event("connect.big", "big", &big)
+            .await
+            .expect_err("oversize JetStream");
+        assert!(
+            matches!(
+                err,
+                PublishError::PayloadTooLarge {
+                    max_payload: 1024,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        // Nothing of the above reached the server: the next message seen is this one.
+        publisher
+            .publish_event_core("connect.ok", "ok", &1)
+            .await
+            .expect("valid");
+        let msg = next_msg(&mut sub).await;
+        assert_eq!(msg.subject.as_str(), "connect.ok");
+    })
+    .await;
+}
