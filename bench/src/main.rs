@@ -52,8 +52,8 @@ struct Args {
     /// In-flight acks for both the hand-written window and the publisher.
     #[arg(long, default_value_t = connect_nats_publisher::DEFAULT_WINDOW)]
     window: usize,
-    /// Rounds per scenario (median reported).
-    #[arg(long, default_value_t = 3)]
+    /// Rounds per scenario (rates: median; ratios: median of per-round ratios).
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Run only these scenarios (diagnostics): raw_core, publisher_core, raw_js_sequential,
     /// raw_js_pipelined, publisher_js. Ratios of skipped scenarios are meaningless.
@@ -116,6 +116,11 @@ impl Samples {
             v[v.len() / 2]
         }
     }
+}
+
+/// Median over rounds of `a[i] / b[i]`.
+fn paired_ratio(a: &Samples, b: &Samples) -> f64 {
+    Samples(a.0.iter().zip(&b.0).map(|(a, b)| a / b.max(1e-9)).collect()).median()
 }
 
 fn rate(n: usize, took: Duration) -> f64 {
@@ -193,34 +198,46 @@ async fn run(args: Args) -> Result<(), BoxError> {
     );
     let runs = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     for round in 1..=args.rounds {
-        rc.0.push(if runs("raw_core") {
-            raw_core(&client, &headers, &envelope, args.core_messages).await?
-        } else {
-            0.0
-        });
-        pc.0.push(if runs("publisher_core") {
-            publisher_core(&publisher, &data, args.core_messages).await?
-        } else {
-            0.0
-        });
+        // Alternate which side goes first, so drift in machine load does not
+        // favour one side.
+        let raw_first = round % 2 == 1;
+        for side in [raw_first, !raw_first] {
+            if side {
+                rc.0.push(if runs("raw_core") {
+                    raw_core(&client, &headers, &envelope, args.core_messages).await?
+                } else {
+                    0.0
+                });
+            } else {
+                pc.0.push(if runs("publisher_core") {
+                    publisher_core(&publisher, &data, args.core_messages).await?
+                } else {
+                    0.0
+                });
+            }
+        }
         purge(&js).await?;
         rs.0.push(if runs("raw_js_sequential") {
             raw_js_sequential(&js, &headers, &envelope, args.js_sequential_messages).await?
         } else {
             0.0
         });
-        purge(&js).await?;
-        rp.0.push(if runs("raw_js_pipelined") {
-            raw_js_window(&js, &headers, &envelope, args.js_messages, args.window).await?
-        } else {
-            0.0
-        });
-        purge(&js).await?;
-        pj.0.push(if runs("publisher_js") {
-            publisher_js(&publisher, &data, args.js_messages).await?
-        } else {
-            0.0
-        });
+        for side in [raw_first, !raw_first] {
+            purge(&js).await?;
+            if side {
+                rp.0.push(if runs("raw_js_pipelined") {
+                    raw_js_window(&js, &headers, &envelope, args.js_messages, args.window).await?
+                } else {
+                    0.0
+                });
+            } else {
+                pj.0.push(if runs("publisher_js") {
+                    publisher_js(&publisher, &data, args.js_messages).await?
+                } else {
+                    0.0
+                });
+            }
+        }
         eprintln!(
             "round {round}: core raw {:.0} / publisher {:.0}; js sequential {:.0} / raw window {:.0} / publisher {:.0} msgs/s",
             rc.0[round - 1], pc.0[round - 1], rs.0[round - 1], rp.0[round - 1], pj.0[round - 1]
@@ -233,11 +250,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let raw_js_sequential_msgs_per_s = rs.median();
     let raw_js_pipelined_msgs_per_s = rp.median();
     let publisher_js_msgs_per_s = pj.median();
-    let core_publisher_vs_raw = publisher_core_msgs_per_s / raw_core_msgs_per_s.max(1e-9);
-    let js_publisher_vs_sequential =
-        publisher_js_msgs_per_s / raw_js_sequential_msgs_per_s.max(1e-9);
-    let js_publisher_vs_raw_pipelined =
-        publisher_js_msgs_per_s / raw_js_pipelined_msgs_per_s.max(1e-9);
+    // Ratios: the median of per-round ratios (the two sides of a ratio ran
+    // back to back, under the same machine load).
+    let core_publisher_vs_raw = paired_ratio(&pc, &rc);
+    let js_publisher_vs_sequential = paired_ratio(&pj, &rs);
+    let js_publisher_vs_raw_pipelined = paired_ratio(&pj, &rp);
 
     let check = |ok: bool| if ok { "ok" } else { "BELOW TARGET" };
     println!();

@@ -369,21 +369,13 @@ async fn server_killed_and_restarted_during_5000_publishes_stores_each_once() {
             .build();
 
         let submitted = Arc::new(AtomicUsize::new(0));
-        let (go_on_tx, go_on_rx) = tokio::sync::oneshot::channel::<()>();
         let task = {
             let publisher = publisher.clone();
             let submitted = Arc::clone(&submitted);
             tokio::spawn(async move {
-                let mut go_on = Some(go_on_rx);
                 let mut in_flight = VecDeque::with_capacity(WINDOW);
                 let mut results = Vec::with_capacity(N as usize);
                 for i in 0..N {
-                    if i == N / 2 {
-                        // Let the test kill the server with acks in flight.
-                        if let Some(rx) = go_on.take() {
-                            rx.await.expect("test side gone");
-                        }
-                    }
                     if in_flight.len() >= WINDOW {
                         let p: Result<connect_nats_publisher::PendingAck, PublishError> =
                             in_flight.pop_front().expect("non-empty");
@@ -409,17 +401,23 @@ async fn server_killed_and_restarted_during_5000_publishes_stores_each_once() {
             })
         };
 
-        // Wait (poll with deadline) until half is submitted, then kill the server.
+        // Wait (poll with deadline) until half is submitted, then kill the server while
+        // publishes and acks are in flight.
         let deadline = Instant::now() + WAIT;
         while submitted.load(Ordering::Acquire) < (N / 2) as usize {
             assert!(
                 Instant::now() < deadline,
                 "publishing stalled before the kill"
             );
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         tokio::task::block_in_place(|| server.kill());
-        go_on_tx.send(()).expect("publisher task gone");
+        let at_kill = submitted.load(Ordering::Acquire);
+        eprintln!("kill test: server killed after {at_kill} of {N} publishes were submitted");
+        assert!(
+            at_kill < N as usize,
+            "the kill must land in the middle of publishing"
+        );
         wait_state(&conn, ConnectionState::Disconnected).await;
         tokio::task::block_in_place(|| server.restart());
 

@@ -211,7 +211,31 @@ pub fn server(opts: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// `cargo xtask soak`.
-pub fn soak(_opts: &Options) -> Result<(), String> {
-    Err("soak is not implemented yet (issue 8)".into())
+/// `cargo xtask soak --minutes N`: builds the soak binary (release), provisions the server
+/// backend `test` would use, and runs the soak against it (the soak starts and restarts its own
+/// server through the test harness, so it gets the backend through the same environment).
+pub fn soak(opts: &Options) -> Result<(), String> {
+    let minutes = opts.minutes.unwrap_or(10);
+    if minutes == 0 {
+        return Err("soak: --minutes must be at least 1".into());
+    }
+    let mut build = cargo();
+    build.args(["build", "--release", "--package", "connect-nats-soak"]);
+    run("build the soak (release)", build)?;
+    let backend = provision(opts, &workspace_root())?;
+    eprintln!("xtask: NATS server backend: {}", backend.describe());
+    let mut soak = cargo();
+    soak.args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "connect-nats-soak",
+        "--",
+        "--minutes",
+        &minutes.to_string(),
+    ]);
+    soak.args(&opts.rest);
+    soak.envs(backend.test_env());
+    run(&format!("soak ({minutes} min)"), soak)
 }

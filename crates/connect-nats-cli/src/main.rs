@@ -29,6 +29,8 @@ enum Command {
     Config(commands::config::ConfigArgs),
     Check(commands::check::CheckArgs),
     Streams(commands::streams::StreamsArgs),
+    Publish(commands::publish::PublishArgs),
+    Tail(commands::tail::TailArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,5 +39,7 @@ fn main() -> ExitCode {
         Command::Config(args) => commands::config::run(args),
         Command::Check(args) => commands::block_on(commands::check::run(args)),
         Command::Streams(args) => commands::block_on(commands::streams::run(args)),
+        Command::Publish(args) => commands::block_on(commands::publish::run(args)),
+        Command::Tail(args) => commands::block_on(commands::tail::run(args)),
     }
 }

@@ -33,13 +33,17 @@ pub(crate) fn redact_quoted(message: &str) -> String {
 }
 
 /// A URL with any userinfo (`user:pass@`, `token@`) replaced by `***`.
+///
+/// Everything up to the LAST `@` is treated as userinfo, also when it holds
+/// characters a valid URL would have encoded (`/`, `?`, `#`): a malformed URL
+/// is exactly the one that ends up in an error message, and over-redacting a
+/// rare `@` in a path is better than printing a password.
 pub(crate) fn redact_userinfo(url: &str) -> String {
     let (scheme, rest) = match url.find("://") {
         Some(i) => (&url[..i + 3], &url[i + 3..]),
         None => ("", url),
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    match rest.rfind('@') {
         Some(at) => format!("{scheme}***{}", &rest[at..]),
         None => url.to_owned(),
     }
@@ -93,7 +97,11 @@ mod tests {
         assert_eq!(redact_userinfo("nats://tok@h"), "nats://***@h");
         assert_eq!(redact_userinfo("nats://h:4222"), "nats://h:4222");
         assert_eq!(redact_userinfo("u:p@h"), "***@h");
-        assert_eq!(redact_userinfo("nats://a:b@c@h/x@y"), "nats://***@h/x@y");
+        // an `@` after the authority is over-redacted rather than risking a leak
+        assert_eq!(redact_userinfo("nats://a:b@c@h/x@y"), "nats://***@y");
+        // un-encoded `/`, `?`, `#` in a password must not expose it
+        assert_eq!(redact_userinfo("nats://svc:pa/ss@h:4222"), "nats://***@h:4222");
+        assert_eq!(redact_userinfo("nats://svc:p?a#ss@h"), "nats://***@h");
     }
 
     #[test]

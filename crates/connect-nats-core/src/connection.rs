@@ -256,6 +256,9 @@ fn finish(
     slot: Arc<ClientSlot>,
 ) -> Connection {
     slot.set(Some(client.clone()));
+    monitor
+        .metrics
+        .spawn_sampler(client.statistics(), monitor.subscribe());
     Connection {
         state: monitor.subscribe(),
         client,

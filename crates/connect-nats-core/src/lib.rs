@@ -53,6 +53,11 @@
 //! failed auth attempt); add [`RECOMMENDED_LOG_DIRECTIVES`] to your
 //! `EnvFilter` so each appears once. Secrets are never logged.
 //!
+//! ## Metrics
+//! With the cargo feature `metrics`, the connection's state, reconnects,
+//! outage durations, slow consumers and traffic are emitted through the
+//! `metrics` facade; see [`metrics`] for the names.
+//!
 //! ## Shutting down
 //! Call [`Connection::shutdown`] before exiting: dropping the connection
 //! without it may lose publishes still buffered in the client.
@@ -61,6 +66,7 @@ pub mod backoff;
 mod connection;
 mod error;
 mod health;
+pub mod metrics;
 mod monitor;
 mod options;
 mod shutdown;

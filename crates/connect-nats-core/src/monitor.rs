@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use crate::backoff::Backoff;
 use crate::connection::ConnectionState;
 use crate::error::classify_event_text;
+use crate::metrics::ConnectionMetrics;
 
 /// How often a repeated warning (slow consumer, server error) may be logged.
 pub(crate) const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -113,6 +114,8 @@ pub(crate) struct Monitor {
     servers: String,
     auth_kind: &'static str,
     tls: bool,
+    /// Metric handles (no-ops without the `metrics` feature).
+    pub(crate) metrics: ConnectionMetrics,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -146,6 +149,7 @@ impl Monitor {
             servers: config.server_urls().join(","),
             auth_kind: config.auth.kind(),
             tls: config.tls_wanted(),
+            metrics: ConnectionMetrics::new(&config.client_id),
         }
     }
 
@@ -233,6 +237,7 @@ impl Monitor {
         });
         if changed {
             inner.last_change = Instant::now();
+            self.metrics.state(state);
         }
         changed
     }
@@ -290,6 +295,7 @@ impl Monitor {
             }
             Event::SlowConsumer(sid) => {
                 self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                self.metrics.slow_consumer();
                 let logged = lock(&self.inner).slow.hit(Instant::now());
                 if let Some(suppressed) = logged {
                     tracing::warn!(
@@ -349,6 +355,7 @@ impl Monitor {
             }
         } else if let Some(downtime) = downtime {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
+            self.metrics.reconnected(downtime);
             tracing::info!(
                 %server,
                 client_id = %self.client_id,
@@ -421,6 +428,7 @@ impl Monitor {
         if let Some(suppressed) = logged {
             if let ServerError::SlowConsumer(sid) = error {
                 self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                self.metrics.slow_consumer();
                 tracing::warn!(
                     sid,
                     suppressed_since_last_log = suppressed,

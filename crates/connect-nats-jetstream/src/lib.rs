@@ -14,6 +14,9 @@
 //!   acks, graceful stop, and recovery after server restarts.
 //! - **Key-value**: [`ensure_kv`] and the typed [`TypedKv`].
 //!
+//! With the cargo feature `metrics`, consumers count messages by outcome and
+//! time their handlers through the `metrics` facade: see [`metrics`].
+//!
 //! Every helper works through [`jetstream_context`], which honours the
 //! configured JetStream domain / API prefix.
 //!
@@ -43,6 +46,7 @@ mod consumer;
 mod context;
 mod error;
 mod kv;
+pub mod metrics;
 mod streams;
 
 pub use connect::{connect_with_jetstream, connect_with_jetstream_or_degrade, JetStreamConnection};

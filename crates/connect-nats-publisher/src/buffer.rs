@@ -21,6 +21,7 @@ use connect_nats_core::{Connection, ConnectionState};
 use tokio::sync::Notify;
 
 use crate::error::PublishError;
+use crate::metrics::{BufferLoss, PublishMetrics};
 use crate::options::{BufferLimits, BufferPolicy};
 use crate::CoreDelivery;
 
@@ -86,10 +87,16 @@ pub(crate) struct CoreBuffer {
     active: AtomicBool,
     space: Notify,
     counters: Counters,
+    metrics: PublishMetrics,
 }
 
 impl CoreBuffer {
-    pub(crate) fn new(limits: BufferLimits, policy: BufferPolicy, send_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        limits: BufferLimits,
+        policy: BufferPolicy,
+        send_timeout: Duration,
+        metrics: PublishMetrics,
+    ) -> Self {
         CoreBuffer {
             limits,
             policy,
@@ -98,6 +105,7 @@ impl CoreBuffer {
             active: AtomicBool::new(false),
             space: Notify::new(),
             counters: Counters::default(),
+            metrics,
         }
     }
 
@@ -164,6 +172,7 @@ impl CoreBuffer {
                 match self.policy {
                     BufferPolicy::FailFast => {
                         self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.buffer_dropped(BufferLoss::Rejected, 1);
                         let err = self.full_error(&q);
                         self.log_loss(&mut q, "refused (fail_fast)");
                         return Err(err);
@@ -182,6 +191,8 @@ impl CoreBuffer {
                         self.counters
                             .dropped_oldest
                             .fetch_add(dropped, Ordering::Relaxed);
+                        self.metrics
+                            .buffer_dropped(BufferLoss::DroppedOldest, dropped);
                         tracing::debug!(dropped, "disconnected buffer full: dropped oldest events");
                         self.log_loss(&mut q, "dropping oldest events (drop_oldest)");
                         if let Some(item) = item.take() {
@@ -202,6 +213,7 @@ impl CoreBuffer {
             notified.as_mut().enable();
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 self.counters.wait_timeouts.fetch_add(1, Ordering::Relaxed);
+                self.metrics.buffer_dropped(BufferLoss::WaitTimeout, 1);
                 let mut q = self.lock();
                 let err = self.full_error(&q);
                 self.log_loss(&mut q, "refused after waiting for room (wait)");
@@ -249,6 +261,7 @@ impl CoreBuffer {
         }
         q.bytes += item.size;
         q.items.push_back(item);
+        self.metrics.buffer_fill(q.items.len(), q.bytes);
         self.counters.buffered.fetch_add(1, Ordering::Relaxed);
         self.active.store(true, Ordering::Release);
         if !q.flusher_running {
@@ -265,6 +278,8 @@ impl CoreBuffer {
         self.counters
             .discarded
             .fetch_add(n as u64, Ordering::Relaxed);
+        self.metrics.buffer_dropped(BufferLoss::Discarded, n as u64);
+        self.metrics.buffer_fill(0, 0);
         n
     }
 }
@@ -313,6 +328,7 @@ async fn flush(buffer: Arc<CoreBuffer>, connection: Connection) {
                 Some(item) => {
                     q.bytes -= item.size;
                     q.in_flight = Some(item.size);
+                    buffer.metrics.buffer_fill(q.items.len(), q.bytes);
                     item
                 }
                 None => {
@@ -346,9 +362,11 @@ async fn flush(buffer: Arc<CoreBuffer>, connection: Connection) {
         match sent {
             Ok(Ok(())) => {
                 buffer.counters.flushed.fetch_add(1, Ordering::Relaxed);
+                buffer.metrics.buffer_flushed();
             }
             Ok(Err(e)) => {
                 buffer.counters.discarded.fetch_add(1, Ordering::Relaxed);
+                buffer.metrics.buffer_dropped(BufferLoss::Discarded, 1);
                 tracing::error!(error = %e, "NATS client refused a buffered core publish; discarded");
             }
             // The client's queue is full again: the connection dropped. The
@@ -357,6 +375,7 @@ async fn flush(buffer: Arc<CoreBuffer>, connection: Connection) {
             Err(_) => {
                 q.bytes += item.size;
                 q.items.push_front(item);
+                buffer.metrics.buffer_fill(q.items.len(), q.bytes);
                 continue;
             }
         }

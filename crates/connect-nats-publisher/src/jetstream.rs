@@ -1,39 +1,37 @@
 //! Acknowledged JetStream publishing: pipelined, windowed, retried across
 //! disconnects with the same `Nats-Msg-Id`.
 //!
-//! How it is fast: async-nats sends a JetStream publish as a request whose
-//! reply goes to one shared inbox subscription (the client's request
-//! multiplexer), and hands back a [`PublishAckFuture`] at once; the ack is
-//! routed to that future by token. So many publishes can be in flight on one
-//! connection with no per-message subscription. This module keeps up to
-//! `window` of them in flight (a semaphore), and wraps each in a
-//! [`PendingAck`] that re-sends on a lost ack.
+//! How it is fast: every publish is a plain publish whose reply subject
+//! points into one inbox subscription (see `acks.rs`); a single task routes
+//! each acknowledgement to its waiting [`PendingAck`] by token, and missing
+//! acks expire through a periodic sweep rather than a timer per message. Up
+//! to `window` publishes are in flight (a semaphore); each [`PendingAck`]
+//! re-sends with the same `Nats-Msg-Id` when its ack does not come.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use async_nats::jetstream::context::{
-    Context, ContextBuilder, PublishAckFuture, PublishError as JsPublishError, PublishErrorKind,
-};
-use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::context::{Context, ContextBuilder};
 use async_nats::{HeaderMap, HeaderValue, Subject};
 use bytes::Bytes;
 use connect_nats_core::ConnectionState;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::acks::{AckOutcome, AckRouter, Registration};
 use crate::envelope::DEFAULT_VERSION;
 use crate::error::PublishError;
 use crate::options::PublisherOptions;
 use crate::outcome::PublishAck;
-use crate::publisher::{client_connected, Inner, Publisher};
+use crate::publisher::{Inner, Publisher};
 use crate::subject::validate_publish_subject;
+use crate::template::HeaderTemplate;
 
 /// Pause before re-sending after an error seen right after a reconnect
 /// (JetStream may still be recovering its streams).
@@ -46,6 +44,7 @@ const STATE_POLL: Duration = Duration::from_millis(20);
 pub(crate) struct JsState {
     window: Arc<Semaphore>,
     context: OnceLock<Context>,
+    router: tokio::sync::OnceCell<Arc<AckRouter>>,
 }
 
 impl JsState {
@@ -53,6 +52,7 @@ impl JsState {
         JsState {
             window: Arc::new(Semaphore::new(options.window.max(1))),
             context: OnceLock::new(),
+            router: tokio::sync::OnceCell::new(),
         }
     }
 }
@@ -159,10 +159,12 @@ impl Publisher {
         data: &T,
     ) -> Result<PendingAck, PublishError> {
         validate_publish_subject(subject)?;
-        let (headers, payload) = self.event_parts(event_type, version, data)?;
+        let (template, payload) = self.event_parts(event_type, version, data)?;
         let header_len = self.header_len(Some(event_type), MSG_ID_LEN);
-        self.send_jetstream(subject, headers, header_len, payload)
-            .await
+        let pending = self
+            .send_jetstream(subject, template, header_len, payload)
+            .await;
+        self.inner.metrics.jetstream_refused(pending)
     }
 
     /// [`Publisher::publish_jetstream`] without waiting for the ack.
@@ -172,10 +174,12 @@ impl Publisher {
         data: &T,
     ) -> Result<PendingAck, PublishError> {
         validate_publish_subject(subject)?;
-        let (headers, payload) = self.plain_parts(data)?;
+        let (template, payload) = self.plain_parts(data)?;
         let header_len = self.header_len(None, MSG_ID_LEN);
-        self.send_jetstream(subject, headers, header_len, payload)
-            .await
+        let pending = self
+            .send_jetstream(subject, template, header_len, payload)
+            .await;
+        self.inner.metrics.jetstream_refused(pending)
     }
 
     /// Publishes a batch of `(subject, event_type, data)` events to
@@ -211,48 +215,63 @@ impl Publisher {
         out
     }
 
+    /// The ack router, started (inbox subscribed) on first use.
+    async fn ack_router(&self) -> Result<&Arc<AckRouter>, PublishError> {
+        let inner = &self.inner;
+        inner
+            .js
+            .router
+            .get_or_try_init(|| {
+                AckRouter::start(inner.connection.client(), inner.options.ack_timeout)
+            })
+            .await
+            .map_err(|e| {
+                PublishError::Send(format!("cannot subscribe to the JetStream ack inbox: {e}"))
+            })
+    }
+
     async fn send_jetstream(
         &self,
         subject: &str,
-        mut headers: HeaderMap,
+        template: Arc<HeaderTemplate>,
         header_len: usize,
         payload: Bytes,
     ) -> Result<PendingAck, PublishError> {
         self.check_size(header_len, payload.len())?;
-        let msg_id = nuid::next();
-        let msg_id_value = HeaderValue::from_str(msg_id.as_str()).unwrap_or_default();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id_value);
-
         let inner = &self.inner;
+        let router = Arc::clone(self.ack_router().await?);
         let timeout = inner.options.publish_timeout;
-        let permit = match tokio::time::timeout(
-            timeout,
-            Arc::clone(&inner.js.window).acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Err(PublishError::Closed),
+        let permit = match Arc::clone(&inner.js.window).try_acquire_owned() {
+            Ok(permit) => permit,
             Err(_) => {
-                return Err(PublishError::Timeout {
-                    after: timeout,
-                    during:
-                        "waiting for a free slot in the ack window (are PendingAcks being awaited?)",
-                })
+                match tokio::time::timeout(timeout, Arc::clone(&inner.js.window).acquire_owned())
+                    .await
+                {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return Err(PublishError::Closed),
+                    Err(_) => {
+                        return Err(PublishError::Timeout {
+                            after: timeout,
+                            during: "waiting for a free slot in the ack window (are PendingAcks being awaited?)",
+                        })
+                    }
+                }
             }
         };
         if inner.connection.state() == ConnectionState::Closed {
             return Err(PublishError::Closed);
         }
+        let msg_id = nuid::next();
         let started = Instant::now();
         let epoch = connects(inner);
-        let subject = Subject::from(subject);
+        let subject = crate::hot_path::subject(subject);
         let first = if client_connected(&inner.connection) {
             Attempt::Sent(
                 send_once(
-                    self.jetstream_context(),
+                    &router,
+                    inner.connection.client(),
                     &subject,
-                    &headers,
+                    message_headers(&template, &msg_id),
                     &payload,
                     started + inner.options.retry_deadline,
                 )
@@ -263,15 +282,17 @@ impl Publisher {
         };
         let job = Job {
             inner: Arc::clone(inner),
+            router,
             subject,
-            headers,
+            template,
+            msg_id,
             payload,
             started,
             epoch,
             _permit: permit,
         };
         Ok(PendingAck {
-            fut: Box::pin(job.run(first)),
+            fut: Box::pin(inner.metrics.jetstream_ack(started, job.run(first))),
         })
     }
 }
@@ -285,25 +306,12 @@ async fn settle(pending: Result<PendingAck, PublishError>) -> Result<PublishAck,
 
 fn build_context(inner: &Inner) -> Context {
     let js = &inner.connection.config().jetstream;
-    let options = &inner.options;
-    // Slack above the window: acks of dropped PendingAcks are still awaited
-    // by async-nats's background acker and hold its permits meanwhile.
-    let in_flight = options.window.saturating_mul(2).max(64);
-    let tune = |b: ContextBuilder<async_nats::jetstream::context::No>| {
-        b.timeout(options.ack_timeout)
-            .ack_timeout(options.ack_timeout)
-            .max_ack_inflight(in_flight)
-            .backpressure_on_inflight(true)
-    };
+    let timeout = inner.options.ack_timeout;
     let builder = ContextBuilder::new();
     let builder = match (&js.api_prefix, &js.domain) {
-        (Some(prefix), _) => tune(builder.api_prefix(prefix.clone())),
-        (None, Some(domain)) => tune(builder.domain(domain.clone())),
-        (None, None) => builder
-            .timeout(options.ack_timeout)
-            .ack_timeout(options.ack_timeout)
-            .max_ack_inflight(in_flight)
-            .backpressure_on_inflight(true),
+        (Some(prefix), _) => builder.api_prefix(prefix.clone()).timeout(timeout),
+        (None, Some(domain)) => builder.domain(domain.clone()).timeout(timeout),
+        (None, None) => builder.timeout(timeout),
     };
     builder.build(inner.connection.client().clone())
 }
@@ -318,37 +326,56 @@ fn connects(inner: &Inner) -> u64 {
 }
 
 enum Attempt {
-    Sent(Result<PublishAckFuture, AttemptError>),
+    Sent(Result<oneshot::Receiver<AckOutcome>, AttemptError>),
     NotSent,
 }
 
 enum AttemptError {
-    Js(JsPublishError),
+    Send(String),
     Deadline,
 }
 
 async fn send_once(
-    context: &Context,
+    router: &AckRouter,
+    client: &async_nats::Client,
     subject: &Subject,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     payload: &Bytes,
     deadline: Instant,
-) -> Result<PublishAckFuture, AttemptError> {
-    let message = PublishMessage::build()
-        .payload(payload.clone())
-        .headers(headers.clone());
-    match tokio::time::timeout_at(deadline, context.send_publish(subject.clone(), message)).await {
-        Ok(Ok(ack)) => Ok(ack),
-        Ok(Err(e)) => Err(AttemptError::Js(e)),
-        Err(_) => Err(AttemptError::Deadline),
+) -> Result<oneshot::Receiver<AckOutcome>, AttemptError> {
+    let Registration { reply, token, rx } = router.register();
+    let limit = deadline.saturating_duration_since(Instant::now());
+    let send = AckRouter::send(client, subject.clone(), reply, headers, payload.clone());
+    match crate::hot_path::timeout(limit, send).await {
+        Ok(Ok(())) => Ok(rx),
+        Ok(Err(e)) => {
+            router.forget(token);
+            Err(AttemptError::Send(e.to_string()))
+        }
+        Err(_) => {
+            router.forget(token);
+            Err(AttemptError::Deadline)
+        }
     }
+}
+
+/// The template's headers plus this publish's `Nats-Msg-Id`.
+fn message_headers(template: &HeaderTemplate, msg_id: &nuid::NUIDStr) -> HeaderMap {
+    let mut headers = template.headers.clone();
+    headers.insert(
+        async_nats::header::NATS_MESSAGE_ID,
+        HeaderValue::from_str(msg_id.as_str()).unwrap_or_default(),
+    );
+    headers
 }
 
 /// Everything needed to re-send one publish.
 struct Job {
     inner: Arc<Inner>,
+    router: Arc<AckRouter>,
     subject: Subject,
-    headers: HeaderMap,
+    template: Arc<HeaderTemplate>,
+    msg_id: nuid::NUIDStr,
     payload: Bytes,
     started: Instant,
     epoch: u64,
@@ -358,34 +385,46 @@ struct Job {
 impl Job {
     async fn run(self, first: Attempt) -> Result<PublishAck, PublishError> {
         let deadline = self.started + self.inner.options.retry_deadline;
+        let ack_timeout = self.inner.options.ack_timeout;
         let mut attempts: u32 = u32::from(matches!(first, Attempt::Sent(_)));
         let mut attempt = first;
         loop {
             let last = match attempt {
-                Attempt::Sent(Ok(ack)) => {
-                    // The ack future times out by itself after ack_timeout; only
-                    // add a timer when the deadline comes sooner.
+                Attempt::Sent(Ok(rx)) => {
+                    // The router's sweep expires a missing ack after
+                    // ack_timeout; only arm a timer when the deadline is sooner.
                     let result = if deadline.saturating_duration_since(Instant::now())
-                        > self.inner.options.ack_timeout
+                        > ack_timeout + ack_timeout / 2
                     {
-                        Ok(ack.await)
+                        Ok(rx.await)
                     } else {
-                        tokio::time::timeout_at(deadline, ack.into_future()).await
+                        tokio::time::timeout_at(deadline, rx).await
                     };
+                    let reconnected = connects(&self.inner) != self.epoch;
                     match result {
-                        Ok(Ok(ack)) => {
-                            return Ok(PublishAck {
-                                stream: ack.stream,
-                                sequence: ack.sequence,
-                                duplicate: ack.duplicate,
-                                domain: (!ack.domain.is_empty()).then_some(ack.domain),
+                        Ok(Ok(AckOutcome::Acked(ack))) => return Ok(ack),
+                        Ok(Ok(AckOutcome::NoResponders)) if reconnected => {
+                            "no responders right after a reconnect".to_owned()
+                        }
+                        Ok(Ok(AckOutcome::NoResponders)) => {
+                            return Err(PublishError::StreamNotFound {
+                                subject: self.subject.to_string(),
                             })
                         }
-                        Ok(Err(e)) => self.classify(e)?,
+                        Ok(Ok(AckOutcome::Rejected(text))) if reconnected => text,
+                        Ok(Ok(AckOutcome::Rejected(text))) => {
+                            return Err(PublishError::Rejected {
+                                subject: self.subject.to_string(),
+                                message: text,
+                            })
+                        }
+                        Ok(Err(_)) => format!("no acknowledgement within {ack_timeout:?}"),
                         Err(_) => "no acknowledgement before the retry deadline".to_owned(),
                     }
                 }
-                Attempt::Sent(Err(AttemptError::Js(e))) => self.classify(e)?,
+                Attempt::Sent(Err(AttemptError::Send(text))) => {
+                    return Err(PublishError::Send(text))
+                }
                 Attempt::Sent(Err(AttemptError::Deadline)) => {
                     "could not hand the publish to the client before the retry deadline".to_owned()
                 }
@@ -405,45 +444,17 @@ impl Job {
                 last_error = %last,
                 "re-sending JetStream publish with the same Nats-Msg-Id"
             );
-            let context = self
-                .inner
-                .js
-                .context
-                .get_or_init(|| build_context(&self.inner));
             attempt = Attempt::Sent(
                 send_once(
-                    context,
+                    &self.router,
+                    self.inner.connection.client(),
                     &self.subject,
-                    &self.headers,
+                    message_headers(&self.template, &self.msg_id),
                     &self.payload,
                     deadline,
                 )
                 .await,
             );
-        }
-    }
-
-    /// Returns the error text when the error is worth a retry, or the final
-    /// error when it is not.
-    fn classify(&self, e: JsPublishError) -> Result<String, PublishError> {
-        let reconnected = connects(&self.inner) != self.epoch;
-        match e.kind() {
-            PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => Ok(e.to_string()),
-            // Right after a reconnect JetStream may still be starting: retry.
-            PublishErrorKind::StreamNotFound | PublishErrorKind::Other if reconnected => {
-                Ok(e.to_string())
-            }
-            PublishErrorKind::StreamNotFound => Err(PublishError::StreamNotFound {
-                subject: self.subject.to_string(),
-            }),
-            PublishErrorKind::MaxPayloadExceeded => Err(PublishError::PayloadTooLarge {
-                size: self.payload.len(),
-                max_payload: self.inner.connection.client().max_payload(),
-            }),
-            _ => Err(PublishError::Rejected {
-                subject: self.subject.to_string(),
-                message: e.to_string(),
-            }),
         }
     }
 
@@ -481,10 +492,7 @@ impl Job {
     }
 
     fn msg_id(&self) -> String {
-        self.headers
-            .get(async_nats::header::NATS_MESSAGE_ID)
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default()
+        self.msg_id.as_str().to_owned()
     }
 
     fn give_up(&self, attempts: u32, last: String) -> PublishError {
@@ -502,4 +510,9 @@ impl Job {
             last,
         }
     }
+}
+
+/// Whether the async-nats client itself reports a live connection.
+fn client_connected(connection: &connect_nats_core::Connection) -> bool {
+    connection.client().connection_state() == async_nats::connection::State::Connected
 }

@@ -38,13 +38,17 @@
 //!
 //! Building with no features compiles no JetStream code.
 
+#[cfg(feature = "jetstream")]
+mod acks;
 mod buffer;
 mod envelope;
 mod error;
 mod event_publisher;
+mod hot_path;
 #[cfg(feature = "jetstream")]
 mod jetstream;
 mod memory;
+pub mod metrics;
 mod options;
 mod outcome;
 mod publisher;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{HeaderMap, Subject};
+use async_nats::HeaderMap;
 use bytes::Bytes;
 use connect_nats_core::{Connection, ConnectionState};
 use serde::Serialize;
@@ -15,10 +15,12 @@ use crate::envelope::{
     HEADER_SERVICE,
 };
 use crate::error::PublishError;
+use crate::hot_path;
+use crate::metrics::PublishMetrics;
 use crate::options::{BufferLimits, BufferPolicy, PublisherOptions};
 use crate::outcome::CoreDelivery;
 use crate::subject::validate_publish_subject;
-use crate::template::{encode_plain, Templates};
+use crate::template::{encode_plain, HeaderTemplate, Templates};
 
 /// `NATS/1.0\r\n` + final `\r\n`.
 const HEADER_FRAME_LEN: usize = 12;
@@ -45,6 +47,8 @@ pub(crate) struct Inner {
     templates: Templates,
     base_header_len: usize,
     buffer: Arc<CoreBuffer>,
+    /// Metric handles (no-ops without the `metrics` feature).
+    pub(crate) metrics: PublishMetrics,
     #[cfg(feature = "jetstream")]
     pub(crate) js: crate::jetstream::JsState,
 }
@@ -144,10 +148,12 @@ impl Publisher {
             + HEADER_SERVICE.len()
             + templates.service_header().as_str().len()
             + HEADER_LINE_EXTRA;
+        let metrics = PublishMetrics::new(&connection.config().client_id);
         let buffer = Arc::new(CoreBuffer::new(
             options.buffer_limits,
             options.buffer_policy,
             options.publish_timeout,
+            metrics.clone(),
         ));
         Publisher {
             inner: Arc::new(Inner {
@@ -158,6 +164,7 @@ impl Publisher {
                 base_header_len,
                 buffer,
                 options,
+                metrics,
             }),
         }
     }
@@ -195,9 +202,12 @@ impl Publisher {
         data: &T,
     ) -> Result<CoreDelivery, PublishError> {
         validate_publish_subject(subject)?;
-        let (headers, payload) = self.plain_parts(data)?;
+        let (template, payload) = self.plain_parts(data)?;
         let header_len = self.header_len(None, 0);
-        self.send_core(subject, headers, header_len, payload).await
+        let result = self
+            .send_core(subject, template.headers.clone(), header_len, payload)
+            .await;
+        self.inner.metrics.core(result)
     }
 
     /// Publishes an event in the standard envelope on core NATS, fire and
@@ -221,9 +231,12 @@ impl Publisher {
         data: &T,
     ) -> Result<CoreDelivery, PublishError> {
         validate_publish_subject(subject)?;
-        let (headers, payload) = self.event_parts(event_type, version, data)?;
+        let (template, payload) = self.event_parts(event_type, version, data)?;
         let header_len = self.header_len(Some(event_type), 0);
-        self.send_core(subject, headers, header_len, payload).await
+        let result = self
+            .send_core(subject, template.headers.clone(), header_len, payload)
+            .await;
+        self.inner.metrics.core(result)
     }
 
     async fn send_core(
@@ -237,14 +250,15 @@ impl Publisher {
         self.check_size(header_len, payload.len())?;
         if !inner.buffer.is_active() {
             match inner.connection.state() {
-                ConnectionState::Connected if client_connected(&inner.connection) => {
+                ConnectionState::Connected => {
                     let timeout = inner.options.publish_timeout;
-                    return match tokio::time::timeout(
+                    return match hot_path::timeout(
                         timeout,
-                        inner
-                            .connection
-                            .client()
-                            .publish_with_headers(Subject::from(subject), headers, payload),
+                        inner.connection.client().publish_with_headers(
+                            hot_path::subject(subject),
+                            headers,
+                            payload,
+                        ),
                     )
                     .await
                     {
@@ -262,9 +276,10 @@ impl Publisher {
         }
         let size = subject.len() + header_len + payload.len();
         let item = Item {
-            subject: Subject::from(subject),
+            subject: hot_path::subject(subject),
             headers,
-            payload,
+            // Own copy: a buffered payload must not pin its encode slab.
+            payload: Bytes::copy_from_slice(&payload),
             size,
         };
         inner.buffer.push(&inner.connection, item).await
@@ -278,7 +293,7 @@ impl Publisher {
         event_type: &str,
         version: u32,
         data: &T,
-    ) -> Result<(HeaderMap, Bytes), PublishError> {
+    ) -> Result<(Arc<HeaderTemplate>, Bytes), PublishError> {
         self.inner
             .templates
             .event(event_type, version, data, now_millis())
@@ -288,8 +303,8 @@ impl Publisher {
     pub(crate) fn plain_parts<T: Serialize + ?Sized>(
         &self,
         data: &T,
-    ) -> Result<(HeaderMap, Bytes), PublishError> {
-        Ok((self.inner.templates.plain_headers(), encode_plain(data)?))
+    ) -> Result<(Arc<HeaderTemplate>, Bytes), PublishError> {
+        Ok((self.inner.templates.plain(), encode_plain(data)?))
     }
 
     /// Wire length of the standard headers, with the event type (if any) and
@@ -318,10 +333,4 @@ impl Publisher {
         }
         Ok(())
     }
-}
-
-/// Whether the async-nats client itself reports a live connection.
-#[inline]
-pub(crate) fn client_connected(connection: &Connection) -> bool {
-    connection.client().connection_state() == async_nats::connection::State::Connected
 }

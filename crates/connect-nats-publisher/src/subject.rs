@@ -17,15 +17,22 @@ pub fn validate_publish_subject(subject: &str) -> Result<(), PublishError> {
     if subject.is_empty() {
         return fail("it is empty");
     }
-    if subject.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let bytes = subject.as_bytes();
+    let bad_char = if bytes.is_ascii() {
+        bytes.iter().any(|&b| b <= b' ' || b == 0x7f)
+    } else {
+        subject.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    if bad_char {
         return fail("it contains whitespace or a control character");
     }
-    for token in subject.split('.') {
-        match token {
-            "" => return fail("it has an empty token (leading, trailing or double `.`)"),
-            "*" | ">" => return fail("it contains a wildcard token (`*` or `>`)"),
-            _ => {}
-        }
+    if bytes[0] == b'.' || bytes[bytes.len() - 1] == b'.' || subject.contains("..") {
+        return fail("it has an empty token (leading, trailing or double `.`)");
+    }
+    if (bytes.contains(&b'*') || bytes.contains(&b'>'))
+        && subject.split('.').any(|t| t == "*" || t == ">")
+    {
+        return fail("it contains a wildcard token (`*` or `>`)");
     }
     Ok(())
 }

@@ -4,8 +4,13 @@
 //! the envelope (`{"type":"invite.created","version":`) and the header map
 //! (`Content-Type`, `Connect-Service`, `Connect-Event-Type`). A publish then
 //! clones the header map (no hashing, no growth), copies the prefix and only
-//! serializes the caller's data and the timestamp. The JSON is built in a
-//! thread-local buffer and copied once into an exactly-sized payload.
+//! serializes the caller's data and the timestamp.
+//!
+//! Payloads are written straight into a per-thread slab (a 16 KiB
+//! `BytesMut`) and split off as reference-counted slices, so a payload costs
+//! no allocation of its own: a slab is freed when the last payload cut from
+//! it is dropped. Payloads kept for long (the disconnected buffer) are copied
+//! out of the slab so a few of them cannot pin many slabs.
 //!
 //! The bytes are identical to serializing [`Event`](crate::Event) with serde
 //! (unit-tested below).
@@ -13,10 +18,11 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use async_nats::{HeaderMap, HeaderName, HeaderValue};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
 use crate::envelope::{CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_SERVICE};
@@ -28,28 +34,40 @@ pub(crate) const NAME_CONTENT_TYPE: HeaderName = HeaderName::from_static(HEADER_
 
 /// Most event types remembered; beyond this, templates are built per call.
 const MAX_CACHED_TYPES: usize = 1024;
-/// A thread's encode buffer larger than this is not kept after use.
-const MAX_KEPT_BUFFER: usize = 64 * 1024;
+/// Size of a fresh per-thread payload slab.
+const SLAB_SIZE: usize = 16 * 1024;
+/// A slab with less room than this left is replaced before writing.
+const SLAB_MIN_ROOM: usize = 1024;
 
 thread_local! {
-    static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+    static SLAB: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    /// The template this thread used last.
+    static LAST: RefCell<Option<LastUsed>> = const { RefCell::new(None) };
 }
 
-/// Headers and envelope prefix for one event type.
-#[derive(Clone)]
-struct TypeTemplate {
-    /// `{"type":"<escaped type>","version":`
+/// (templates id, event type, template).
+type LastUsed = (u64, Box<str>, Arc<HeaderTemplate>);
+
+/// Ids of `Templates` instances (for the per-thread last-used cache).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Headers (and envelope prefix) for one event type, or for plain publishes.
+#[derive(Debug)]
+pub(crate) struct HeaderTemplate {
+    /// `{"type":"<escaped type>","version":` (empty for plain publishes).
     prefix: Box<[u8]>,
-    headers: HeaderMap,
+    /// `Content-Type`, `Connect-Service` and (events) `Connect-Event-Type`.
+    pub(crate) headers: HeaderMap,
 }
 
 pub(crate) struct Templates {
+    id: u64,
     /// Headers of plain (non-event) publishes.
-    plain_headers: HeaderMap,
+    plain: Arc<HeaderTemplate>,
     /// `,"by":"<escaped service>"}}`
     by_suffix: Box<[u8]>,
     service_header: HeaderValue,
-    by_type: RwLock<HashMap<Box<str>, TypeTemplate>>,
+    by_type: RwLock<HashMap<Box<str>, Arc<HeaderTemplate>>>,
 }
 
 impl Templates {
@@ -66,7 +84,11 @@ impl Templates {
         let _ = serde_json::to_writer(&mut by_suffix, service_name);
         by_suffix.extend_from_slice(b"}}");
         Templates {
-            plain_headers,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            plain: Arc::new(HeaderTemplate {
+                prefix: Box::default(),
+                headers: plain_headers,
+            }),
             by_suffix: by_suffix.into_boxed_slice(),
             service_header,
             by_type: RwLock::new(HashMap::new()),
@@ -79,43 +101,70 @@ impl Templates {
     }
 
     /// Headers of a plain publish.
-    pub(crate) fn plain_headers(&self) -> HeaderMap {
-        self.plain_headers.clone()
+    pub(crate) fn plain(&self) -> Arc<HeaderTemplate> {
+        Arc::clone(&self.plain)
     }
 
-    /// Headers and payload of an event.
+    /// Header template and payload of an event.
     pub(crate) fn event<T: Serialize + ?Sized>(
         &self,
         event_type: &str,
         version: u32,
         data: &T,
         ts: i64,
-    ) -> Result<(HeaderMap, Bytes), PublishError> {
-        {
-            let cache = self.by_type.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(t) = cache.get(event_type) {
-                let payload = self.encode(&t.prefix, version, data, ts)?;
-                return Ok((t.headers.clone(), payload));
-            }
-        }
-        let template = self.build(event_type)?;
+    ) -> Result<(Arc<HeaderTemplate>, Bytes), PublishError> {
+        let template = self.template(event_type)?;
         let payload = self.encode(&template.prefix, version, data, ts)?;
-        let headers = template.headers.clone();
-        let mut cache = self.by_type.write().unwrap_or_else(|p| p.into_inner());
-        if cache.len() < MAX_CACHED_TYPES {
-            cache.insert(event_type.into(), template);
-        }
-        Ok((headers, payload))
+        Ok((template, payload))
     }
 
-    fn build(&self, event_type: &str) -> Result<TypeTemplate, PublishError> {
+    /// The template of `event_type`: this thread's last one, the shared
+    /// cache's, or a new one.
+    fn template(&self, event_type: &str) -> Result<Arc<HeaderTemplate>, PublishError> {
+        let last = LAST.with(|cell| {
+            cell.try_borrow().ok().and_then(|last| match &*last {
+                Some((id, t, template)) if *id == self.id && &**t == event_type => {
+                    Some(Arc::clone(template))
+                }
+                _ => None,
+            })
+        });
+        if let Some(template) = last {
+            return Ok(template);
+        }
+        let cached = self
+            .by_type
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(event_type)
+            .cloned();
+        let template = match cached {
+            Some(t) => t,
+            None => {
+                let template = Arc::new(self.build(event_type)?);
+                let mut cache = self.by_type.write().unwrap_or_else(|p| p.into_inner());
+                if cache.len() < MAX_CACHED_TYPES {
+                    cache.insert(event_type.into(), Arc::clone(&template));
+                }
+                template
+            }
+        };
+        LAST.with(|cell| {
+            if let Ok(mut last) = cell.try_borrow_mut() {
+                *last = Some((self.id, event_type.into(), Arc::clone(&template)));
+            }
+        });
+        Ok(template)
+    }
+
+    fn build(&self, event_type: &str) -> Result<HeaderTemplate, PublishError> {
         let value = event_type_header(event_type)?;
-        let mut headers = self.plain_headers.clone();
+        let mut headers = self.plain.headers.clone();
         headers.insert(NAME_EVENT_TYPE, value);
         let mut prefix = b"{\"type\":".to_vec();
         serde_json::to_writer(&mut prefix, event_type)?;
         prefix.extend_from_slice(b",\"version\":");
-        Ok(TypeTemplate {
+        Ok(HeaderTemplate {
             prefix: prefix.into_boxed_slice(),
             headers,
         })
@@ -128,14 +177,14 @@ impl Templates {
         data: &T,
         ts: i64,
     ) -> Result<Bytes, PublishError> {
-        let write = |buf: &mut Vec<u8>| -> Result<(), PublishError> {
-            buf.extend_from_slice(prefix);
+        let write = |buf: &mut SlabWriter<'_>| -> Result<(), PublishError> {
+            buf.put(prefix);
             serde_json::to_writer(&mut *buf, &version)?;
-            buf.extend_from_slice(b",\"data\":");
+            buf.put(b",\"data\":");
             serde_json::to_writer(&mut *buf, data)?;
-            buf.extend_from_slice(b",\"meta\":{\"ts\":");
+            buf.put(b",\"meta\":{\"ts\":");
             serde_json::to_writer(&mut *buf, &ts)?;
-            buf.extend_from_slice(&self.by_suffix);
+            buf.put(&self.by_suffix);
             Ok(())
         };
         with_buffer(write)
@@ -147,23 +196,51 @@ pub(crate) fn encode_plain<T: Serialize + ?Sized>(data: &T) -> Result<Bytes, Pub
     with_buffer(|buf| serde_json::to_writer(&mut *buf, data).map_err(PublishError::from))
 }
 
-/// Runs `write` on this thread's scratch buffer and copies the result out
-/// (one exact allocation; re-entrant calls use a fresh buffer).
+/// An `io::Write` appending to a `BytesMut` (monomorphic, so serde_json's
+/// many small writes inline to plain copies).
+pub(crate) struct SlabWriter<'a>(&'a mut BytesMut);
+
+impl SlabWriter<'_> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+}
+
+impl std::io::Write for SlabWriter<'_> {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.extend_from_slice(buf);
+        Ok(())
+    }
+    #[inline]
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `write` on this thread's payload slab and splits the result off as
+/// its own `Bytes` (re-entrant calls use a fresh buffer).
 fn with_buffer(
-    write: impl FnOnce(&mut Vec<u8>) -> Result<(), PublishError>,
+    write: impl FnOnce(&mut SlabWriter<'_>) -> Result<(), PublishError>,
 ) -> Result<Bytes, PublishError> {
-    BUFFER.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.clear();
-            let result = write(&mut buf).map(|()| Bytes::copy_from_slice(&buf));
-            if buf.capacity() > MAX_KEPT_BUFFER {
-                *buf = Vec::with_capacity(1024);
+    SLAB.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slab) => {
+            if slab.capacity() - slab.len() < SLAB_MIN_ROOM {
+                *slab = BytesMut::with_capacity(SLAB_SIZE);
             }
-            result
+            let result = write(&mut SlabWriter(&mut slab));
+            let bytes = slab.split().freeze();
+            result.map(|()| bytes)
         }
         Err(_) => {
-            let mut buf = Vec::with_capacity(256);
-            write(&mut buf).map(|()| Bytes::from(buf))
+            let mut buf = BytesMut::with_capacity(256);
+            write(&mut SlabWriter(&mut buf)).map(|()| buf.freeze())
         }
     })
 }
@@ -224,7 +301,8 @@ mod tests {
             let templates = Templates::new(by);
             // Twice: uncached, then cached.
             for _ in 0..2 {
-                let (headers, payload) = templates.event(t, version, &data, ts).unwrap();
+                let (template, payload) = templates.event(t, version, &data, ts).unwrap();
+                let headers = &template.headers;
                 let expected = serde_json::to_vec(&Event {
                     event_type: t.to_owned(),
                     version,
@@ -249,7 +327,7 @@ mod tests {
             encode_plain(&serde_json::json!({"k": 1})).unwrap(),
             &b"{\"k\":1}"[..]
         );
-        let h = templates.plain_headers();
+        let h = &templates.plain().headers;
         assert_eq!(
             h.get(HEADER_CONTENT_TYPE).map(|v| v.as_str()),
             Some(CONTENT_TYPE_JSON)

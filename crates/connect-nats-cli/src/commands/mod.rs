@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 pub mod check;
 pub mod config;
+pub mod publish;
 pub mod streams;
+pub mod tail;
 
 /// Runs an async command on a multi-threaded tokio runtime.
 pub fn block_on<F: Future<Output = ExitCode>>(command: F) -> ExitCode {

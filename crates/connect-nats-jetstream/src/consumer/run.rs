@@ -23,6 +23,7 @@ use super::outcome::{decide, retry_delay, Outcome};
 use super::spec::ConsumerSpec;
 use super::stats::{ConsumerStats, Counters};
 use crate::error::JetStreamError;
+use crate::metrics::{ConsumerMetrics, MessageOutcome};
 use crate::streams::describe_request_error;
 
 type Handler = Arc<dyn Fn(Delivery) -> BoxFuture<'static, Result<(), HandlerError>> + Send + Sync>;
@@ -33,6 +34,7 @@ struct Shared {
     spec: ConsumerSpec,
     handler: Handler,
     counters: Arc<Counters>,
+    metrics: ConsumerMetrics,
 }
 
 /// A running consumer. Stop it with [`ConsumerHandle::stop`] to let in-flight
@@ -152,6 +154,7 @@ where
         spec: spec.clone(),
         handler,
         counters: counters.clone(),
+        metrics: ConsumerMetrics::new(&spec.stream, &spec.durable_name),
     });
     tracing::info!(
         stream = %spec.stream,
@@ -212,6 +215,7 @@ struct Trouble {
 impl Trouble {
     fn failed(&mut self, shared: &Shared, what: &str, error: &str) -> Duration {
         Counters::add(&shared.counters.pull_errors);
+        shared.metrics.pull_error();
         self.failures = self.failures.saturating_add(1);
         if self.failures == 1 {
             tracing::warn!(
@@ -419,10 +423,12 @@ async fn process(
 ) {
     let counters = &shared.counters;
     counters.in_flight.fetch_add(1, Ordering::Relaxed);
+    shared.metrics.handler_started();
     let Some(delivery) = Delivery::from_message(&message) else {
         tracing::error!(subject = %message.subject, "message without JetStream metadata; terminating it");
         send(&message, Bytes::from_static(b"+TERM")).await;
         counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        shared.metrics.handler_finished();
         return;
     };
     let spec = &shared.spec;
@@ -439,11 +445,13 @@ async fn process(
         None
     } else {
         Counters::add(&counters.handled);
-        Some(run_handler(&shared, delivery, &message).await)
+        let handler = run_handler(&shared, delivery, &message);
+        Some(shared.metrics.time_handler(handler).await)
     };
     let outcome = decide(result.as_ref(), delivered, spec.max_deliver, &spec.backoff);
     apply(&shared, &message, &facts, outcome).await;
     counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+    shared.metrics.handler_finished();
     drop(permit);
 }
 
@@ -483,7 +491,7 @@ async fn run_handler(
 }
 
 /// Carries out an outcome. Every outcome of every message passes here: the
-/// place for counters (and, later, metrics).
+/// place for counters and metrics.
 async fn apply(
     shared: &Shared,
     message: &async_nats::jetstream::Message,
@@ -496,12 +504,15 @@ async fn apply(
         Outcome::Ack => {
             if confirm(shared, message, AckKind::Ack.into()).await {
                 Counters::add(&counters.acked);
+                shared.metrics.message(MessageOutcome::Ack);
             } else {
                 Counters::add(&counters.ack_failures);
+                shared.metrics.message(MessageOutcome::AckFailed);
             }
         }
         Outcome::Retry { delay } => {
             Counters::add(&counters.retried);
+            shared.metrics.message(MessageOutcome::Nak);
             tracing::debug!(consumer = %spec.durable_name, sequence = facts.sequence, delivered = facts.delivered, ?delay, "retrying message");
             release(message, delay).await;
         }
@@ -510,8 +521,10 @@ async fn apply(
                 let term = Bytes::from(format!("+TERM {}", reason.as_str()));
                 if confirm(shared, message, term).await {
                     Counters::add(&counters.terminated);
+                    shared.metrics.message(MessageOutcome::Term);
                 } else {
                     Counters::add(&counters.ack_failures);
+                    shared.metrics.message(MessageOutcome::AckFailed);
                 }
                 tracing::error!(
                     consumer = %spec.durable_name,
@@ -542,10 +555,12 @@ async fn apply(
                     let term = Bytes::from(format!("+TERM {}", reason.as_str()));
                     if confirm(shared, message, term).await {
                         Counters::add(&counters.dead_lettered);
+                        shared.metrics.message(MessageOutcome::DeadLetter);
                     } else {
                         // Redelivered later, then dead-lettered again: the
                         // dead letter's Nats-Msg-Id stores it once.
                         Counters::add(&counters.ack_failures);
+                        shared.metrics.message(MessageOutcome::AckFailed);
                     }
                     tracing::warn!(
                         consumer = %spec.durable_name,
@@ -560,6 +575,7 @@ async fn apply(
                 }
                 Err(e) => {
                     Counters::add(&counters.dead_letter_failures);
+                    shared.metrics.message(MessageOutcome::DeadLetterFailed);
                     tracing::error!(
                         consumer = %spec.durable_name,
                         sequence = facts.sequence,

@@ -1,0 +1,300 @@
+//! One reply subscription for every JetStream acknowledgement (the scheme of
+//! nats.go's `PublishAsync`).
+//!
+//! Each publish is a plain publish with reply subject `<inbox>.<token>`; one
+//! task reads `<inbox>.*`, parses each ack and completes the waiting publish
+//! by token. Compared with async-nats's per-publish request path (a fresh
+//! inbox string, a multiplexer entry, a boxed ack future with its own timer,
+//! an untagged JSON parse), this costs one small map entry and a oneshot per
+//! message; ack timeouts are enforced by a periodic sweep instead of one
+//! timer per message. The subscription is restored by async-nats after a
+//! reconnect; acks lost with the old socket expire and are retried.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_nats::{HeaderMap, StatusCode, Subject};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::outcome::PublishAck;
+
+/// Longest pause between two expiry sweeps.
+const MAX_SWEEP: Duration = Duration::from_millis(250);
+
+/// What came back for one publish.
+#[derive(Debug)]
+pub(crate) enum AckOutcome {
+    Acked(PublishAck),
+    /// No stream captures the subject (503 no responders).
+    NoResponders,
+    /// The server answered with an error.
+    Rejected(String),
+}
+
+struct Waiting {
+    tx: oneshot::Sender<AckOutcome>,
+    sent: Instant,
+}
+
+pub(crate) struct AckRouter {
+    /// `<inbox>.` — reply subjects are this plus a token.
+    prefix: String,
+    next: AtomicU64,
+    ack_timeout: Duration,
+    pending: Mutex<HashMap<u64, Waiting>>,
+}
+
+/// A registered publish awaiting its ack; dropping it forgets the entry.
+pub(crate) struct Registration {
+    pub(crate) reply: Subject,
+    pub(crate) token: u64,
+    pub(crate) rx: oneshot::Receiver<AckOutcome>,
+}
+
+impl AckRouter {
+    /// Subscribes to the reply inbox and starts the dispatcher.
+    pub(crate) async fn start(
+        client: &async_nats::Client,
+        ack_timeout: Duration,
+    ) -> Result<Arc<AckRouter>, String> {
+        let inbox = client.new_inbox();
+        let subscriber = client
+            .subscribe(format!("{inbox}.*"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let router = Arc::new(AckRouter {
+            prefix: format!("{inbox}."),
+            next: AtomicU64::new(1),
+            ack_timeout,
+            pending: Mutex::new(HashMap::with_capacity(1024)),
+        });
+        tokio::spawn(dispatch(Arc::clone(&router), subscriber));
+        Ok(router)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Waiting>> {
+        // Critical sections are single map operations: recover from poison.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a publish before it is sent (so a fast ack finds it).
+    pub(crate) fn register(&self) -> Registration {
+        let token = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut reply = String::with_capacity(self.prefix.len() + 20);
+        reply.push_str(&self.prefix);
+        push_u64(&mut reply, token);
+        let (tx, rx) = oneshot::channel();
+        self.lock().insert(
+            token,
+            Waiting {
+                tx,
+                sent: Instant::now(),
+            },
+        );
+        Registration {
+            reply: Subject::from(reply),
+            token,
+            rx,
+        }
+    }
+
+    /// Forgets a registration whose publish could not be sent.
+    pub(crate) fn forget(&self, token: u64) {
+        self.lock().remove(&token);
+    }
+
+    /// Publishes `payload` with the registration's reply subject.
+    pub(crate) async fn send(
+        client: &async_nats::Client,
+        subject: Subject,
+        reply: Subject,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<(), async_nats::PublishError> {
+        client
+            .publish_with_reply_and_headers(subject, reply, headers, payload)
+            .await
+    }
+
+    fn complete(&self, token: u64, outcome: AckOutcome) {
+        let waiting = self.lock().remove(&token);
+        if let Some(w) = waiting {
+            let _ = w.tx.send(outcome);
+        }
+    }
+
+    /// Drops entries older than the ack timeout: their receivers see the
+    /// sender gone, which the publish treats as "no ack in time".
+    fn sweep(&self) {
+        let now = Instant::now();
+        let limit = self.ack_timeout;
+        self.lock()
+            .retain(|_, w| now.saturating_duration_since(w.sent) < limit && !w.tx.is_closed());
+    }
+}
+
+/// Appends `n` in decimal without going through `fmt`.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
+#[derive(Deserialize)]
+struct AckBody {
+    #[serde(default)]
+    stream: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    duplicate: bool,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    error: Option<ApiError>,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    code: u64,
+    #[serde(default)]
+    err_code: u64,
+    #[serde(default)]
+    description: String,
+}
+
+fn outcome_of(message: &async_nats::Message) -> AckOutcome {
+    if message.status == Some(StatusCode::NO_RESPONDERS) {
+        return AckOutcome::NoResponders;
+    }
+    if let Some(status) = message.status {
+        if status != StatusCode::OK {
+            return AckOutcome::Rejected(format!(
+                "status {status}{}",
+                message
+                    .description
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    match serde_json::from_slice::<AckBody>(&message.payload) {
+        Ok(AckBody { error: Some(e), .. }) => AckOutcome::Rejected(format!(
+            "{} (code {}, err_code {})",
+            e.description, e.code, e.err_code
+        )),
+        Ok(AckBody {
+            stream: Some(stream),
+            seq: Some(sequence),
+            duplicate,
+            domain,
+            ..
+        }) => AckOutcome::Acked(PublishAck {
+            stream,
+            sequence,
+            duplicate,
+            domain: domain.filter(|d| !d.is_empty()),
+        }),
+        Ok(_) => AckOutcome::Rejected("acknowledgement without stream or sequence".to_owned()),
+        Err(e) => AckOutcome::Rejected(format!("unreadable acknowledgement: {e}")),
+    }
+}
+
+/// The dispatcher: routes acks by token, sweeps expired entries, and ends
+/// when the publisher is gone (the router is then only held here).
+async fn dispatch(router: Arc<AckRouter>, mut subscriber: async_nats::Subscriber) {
+    let every = (router.ack_timeout / 4).clamp(Duration::from_millis(10), MAX_SWEEP);
+    let mut sweep = tokio::time::interval(every);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = subscriber.next() => {
+                let Some(message) = message else { break };
+                let token = message
+                    .subject
+                    .as_str()
+                    .strip_prefix(router.prefix.as_str())
+                    .and_then(|t| t.parse::<u64>().ok());
+                if let Some(token) = token {
+                    router.complete(token, outcome_of(&message));
+                }
+            }
+            _ = sweep.tick() => {
+                if Arc::strong_count(&router) == 1 {
+                    break;
+                }
+                router.sweep();
+            }
+        }
+    }
+    // Subscription ended (connection closed) or publisher dropped: waiting
+    // publishes see their sender dropped.
+    router.lock().clear();
+    let _ = subscriber.unsubscribe().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_tokens() {
+        for n in [0u64, 7, 10, 12345, u64::MAX] {
+            let mut s = String::from("x.");
+            push_u64(&mut s, n);
+            assert_eq!(s, format!("x.{n}"));
+        }
+    }
+
+    fn msg(payload: &str, status: Option<StatusCode>) -> async_nats::Message {
+        async_nats::Message {
+            subject: "i.1".into(),
+            reply: None,
+            payload: Bytes::copy_from_slice(payload.as_bytes()),
+            headers: None,
+            status,
+            description: None,
+            length: payload.len(),
+        }
+    }
+
+    #[test]
+    fn parses_acks_errors_and_no_responders() {
+        match outcome_of(&msg(r#"{"stream":"S","seq":5,"duplicate":true}"#, None)) {
+            AckOutcome::Acked(a) => {
+                assert_eq!((a.stream.as_str(), a.sequence, a.duplicate), ("S", 5, true));
+                assert_eq!(a.domain, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        match outcome_of(&msg(
+            r#"{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}"#,
+            None,
+        )) {
+            AckOutcome::Rejected(t) => assert!(t.contains("maximum messages exceeded"), "{t}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            outcome_of(&msg("", Some(StatusCode::NO_RESPONDERS))),
+            AckOutcome::NoResponders
+        ));
+    }
+}
