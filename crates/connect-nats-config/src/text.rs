@@ -100,7 +100,10 @@ mod tests {
         // an `@` after the authority is over-redacted rather than risking a leak
         assert_eq!(redact_userinfo("nats://a:b@c@h/x@y"), "nats://***@y");
         // un-encoded `/`, `?`, `#` in a password must not expose it
-        assert_eq!(redact_userinfo("nats://svc:pa/ss@h:4222"), "nats://***@h:4222");
+        assert_eq!(
+            redact_userinfo("nats://svc:pa/ss@h:4222"),
+            "nats://***@h:4222"
+        );
         assert_eq!(redact_userinfo("nats://svc:p?a#ss@h"), "nats://***@h");
     }
 
