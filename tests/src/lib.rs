@@ -42,3 +42,13 @@ pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 
 /// Start timeout with the docker backend, which may have to pull the image on first use.
 pub const DOCKER_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The guides in `docs/`, compiled as doc tests: every `rust` code block in them
+/// must build against the current crates (`no_run` blocks are compiled, not run).
+#[cfg(doctest)]
+pub mod docs {
+    #[doc = include_str!("../../docs/configuration.md")]
+    pub struct Configuration;
+    #[doc = include_str!("../../docs/jetstream.md")]
+    pub struct JetStream;
+}
