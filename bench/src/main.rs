@@ -12,6 +12,8 @@
 //!
 //! `cargo xtask bench` starts a server and runs this with `--nats-url` and `--out`.
 
+mod pool;
+
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -312,6 +314,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
             "raw_js_pipelined": rp.0, "publisher_js": pj.0,
         },
     });
+    let results = pool::scenario(&args, &config, results).await?;
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -27,7 +27,7 @@ use connect_nats_publisher::{
 };
 use connect_nats_testkit::{Cluster, NatsServer, ServerConfig};
 use futures::stream::FuturesUnordered;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::json;
 
 // ---- helpers ----------------------------------------------------------------------------------
@@ -436,11 +436,14 @@ async fn twenty_thousand_events_survive_three_kills_under_load() {
             stats.acked >= last_sequence,
             "at least one confirmed ack per message: {stats:?}"
         );
-        // Each kill can repeat at most what was unacknowledged or not yet persisted then: far
-        // below the ack-pending limit (1000) per kill.
+        // Each kill repeats what was unacknowledged then (redelivered with delivered > 1), plus
+        // acks the server had taken but not yet written when killed (it writes consumer state
+        // periodically; seen: 20–2,300 over three kills). A consumer that lost its place and
+        // started over would repeat at least 4,000 per kill; this bound catches that.
         assert!(
-            extra <= 3 * 1000,
-            "{extra} extra handlings after 3 kills: {stats:?}"
+            extra <= EVENTS / 4,
+            "{extra} extra handlings after 3 kills ({redelivered} redelivered, {forgotten} \
+             delivered again as new): {stats:?}"
         );
         eprintln!(
             "faults: restarts under load: {EVENTS} acked ({} publish errors republished, {deduplicated} \
@@ -891,13 +894,18 @@ async fn a_slow_consumer_is_reported_and_the_connection_stays_up() {
         assert_eq!(health.state, ConnectionState::Connected);
         assert_eq!(health.reconnects, 0, "{health:?}");
         conn.rtt(Duration::from_secs(2)).await.expect("round trip");
-        // … and the slow subscription still works once it catches up.
+        // … and the slow subscription still works once it catches up: empty its backlog (what
+        // is queued is ready at once), then a new message fits and arrives.
+        let mut drained = 0usize;
+        while let Some(Some(_)) = slow.next().now_or_never() {
+            drained += 1;
+        }
+        assert!(drained > 0, "the backlog was delivered");
         producer
             .publish("slow.flood", "marker".into())
             .await
             .expect("publish");
         producer.flush().await.expect("flush");
-        let mut drained = 0usize;
         loop {
             let message = tokio::time::timeout(Duration::from_secs(10), slow.next())
                 .await

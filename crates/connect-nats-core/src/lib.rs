@@ -69,6 +69,7 @@ mod health;
 pub mod metrics;
 mod monitor;
 mod options;
+pub mod pool;
 mod shutdown;
 
 /// The async-nats crate this connection is built on (same version), for its types.
@@ -80,6 +81,7 @@ pub use connection::{
 };
 pub use error::{ConnectError, TlsProblem};
 pub use health::{Health, Readiness, ServerSummary, RTT_TIMEOUT};
+pub use pool::{ConnectionPool, MemberHealth, PoolHealth};
 
 /// `tracing_subscriber::EnvFilter` directives that silence async-nats' own
 /// event logging, which this crate replaces (each event once, no per-attempt

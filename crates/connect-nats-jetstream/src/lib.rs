@@ -17,6 +17,10 @@
 //! With the cargo feature `metrics`, consumers count messages by outcome and
 //! time their handlers through the `metrics` facade: see [`metrics`].
 //!
+//! With the cargo feature `otel`, each handler call runs in a
+//! `connect_nats.consume` span that continues the publisher's W3C trace
+//! context (`traceparent` / `tracestate` headers): see [`otel`].
+//!
 //! Every helper works through [`jetstream_context`], which honours the
 //! configured JetStream domain / API prefix.
 //!
@@ -47,6 +51,7 @@ mod context;
 mod error;
 mod kv;
 pub mod metrics;
+pub mod otel;
 mod streams;
 
 pub use connect::{connect_with_jetstream, connect_with_jetstream_or_degrade, JetStreamConnection};

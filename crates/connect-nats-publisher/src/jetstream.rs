@@ -237,6 +237,7 @@ impl Publisher {
         header_len: usize,
         payload: Bytes,
     ) -> Result<PendingAck, PublishError> {
+        let (template, header_len) = crate::otel::with_trace_context_template(template, header_len);
         self.check_size(header_len, payload.len())?;
         let inner = &self.inner;
         let router = Arc::clone(self.ack_router().await?);

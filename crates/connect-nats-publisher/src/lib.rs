@@ -36,6 +36,9 @@
 //!   Events already written to a socket that dies are lost (async-nats
 //!   discards unflushed bytes on reconnect); use JetStream when that matters.
 //!
+//! With the cargo feature `otel`, every message also carries the current
+//! span's W3C trace context (`traceparent`, `tracestate`): see [`otel`].
+//!
 //! Building with no features compiles no JetStream code.
 
 #[cfg(feature = "jetstream")]
@@ -50,7 +53,9 @@ mod jetstream;
 mod memory;
 pub mod metrics;
 mod options;
+pub mod otel;
 mod outcome;
+mod pool;
 mod publisher;
 mod subject;
 mod template;
@@ -70,5 +75,6 @@ pub use options::{
     DEFAULT_RETRY_DEADLINE, DEFAULT_WINDOW,
 };
 pub use outcome::{CoreDelivery, Delivery, PublishAck};
+pub use pool::PooledPublisher;
 pub use publisher::{Publisher, PublisherBuilder};
 pub use subject::validate_publish_subject;

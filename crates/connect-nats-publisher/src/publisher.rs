@@ -247,6 +247,7 @@ impl Publisher {
         payload: Bytes,
     ) -> Result<CoreDelivery, PublishError> {
         let inner = &*self.inner;
+        let (headers, header_len) = crate::otel::with_trace_context(headers, header_len);
         self.check_size(header_len, payload.len())?;
         if !inner.buffer.is_active() {
             match inner.connection.state() {

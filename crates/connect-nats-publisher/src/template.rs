@@ -60,6 +60,18 @@ pub(crate) struct HeaderTemplate {
     pub(crate) headers: HeaderMap,
 }
 
+impl HeaderTemplate {
+    /// The same envelope prefix with other headers (the trace context of one
+    /// JetStream publish, feature `otel`).
+    #[cfg(all(feature = "otel", feature = "jetstream"))]
+    pub(crate) fn with_headers(&self, headers: HeaderMap) -> HeaderTemplate {
+        HeaderTemplate {
+            prefix: self.prefix.clone(),
+            headers,
+        }
+    }
+}
+
 pub(crate) struct Templates {
     id: u64,
     /// Headers of plain (non-event) publishes.

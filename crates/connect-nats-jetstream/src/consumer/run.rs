@@ -470,7 +470,10 @@ async fn run_handler(
     delivery: Delivery,
     message: &async_nats::jetstream::Message,
 ) -> Result<(), HandlerError> {
-    let mut task = tokio::spawn((shared.handler)(delivery));
+    let mut task = tokio::spawn(crate::otel::instrument_handler(
+        message,
+        (shared.handler)(delivery),
+    ));
     let period = shared.spec.effective_progress_interval();
     let mut progress = tokio::time::interval_at(Instant::now() + period, period);
     loop {

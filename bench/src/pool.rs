@@ -1,0 +1,193 @@
+//! The pool scenario: 8 concurrent publishing tasks over one connection vs a pool of 4.
+//!
+//! Both sides publish the same events the same way: each task calls `publish_event_core` (the
+//! publisher's core path: serialize, headers, validation) for its share of `--core-messages`,
+//! cycling over 16 subjects of its own (`bench.pool.t<task>.s<k>`, 128 subjects in all), and the
+//! run ends when every task is done and every connection has flushed (a PING/PONG round trip,
+//! so the server has read every message). One side uses a `Publisher` on one connection; the
+//! other a `PooledPublisher` on a `ConnectionPool` of 4, which maps each subject to one of the
+//! four connections. Each round runs both sides back to back (alternating which goes first);
+//! rates are medians, the ratio the median of per-round ratios.
+
+use std::time::Instant;
+
+use connect_nats_config::Config;
+use connect_nats_core::ConnectionPool;
+use connect_nats_publisher::{PooledPublisher, Publisher};
+
+use crate::{data, paired_ratio, rate, Args, BenchData, BoxError, Samples, EVENT_TYPE, SERVICE};
+
+/// Concurrent publishing tasks on both sides.
+const TASKS: usize = 8;
+/// Connections in the pool.
+const POOL_SIZE: usize = 4;
+/// Subjects per task.
+const SUBJECTS_PER_TASK: usize = 16;
+/// Target for `pool_vs_single` (issue 7).
+const TARGET: f64 = 1.5;
+
+/// The subjects of task `t`.
+fn subjects(t: usize) -> Vec<String> {
+    (0..SUBJECTS_PER_TASK)
+        .map(|k| format!("bench.pool.t{t}.s{k}"))
+        .collect()
+}
+
+/// What a publishing task publishes through.
+trait Target: Clone + Send + Sync + 'static {
+    fn publish(
+        &self,
+        subject: &str,
+        data: &BenchData,
+    ) -> impl std::future::Future<Output = Result<(), BoxError>> + Send;
+    fn flush(&self) -> impl std::future::Future<Output = Result<(), BoxError>> + Send;
+}
+
+impl Target for Publisher {
+    async fn publish(&self, subject: &str, data: &BenchData) -> Result<(), BoxError> {
+        self.publish_event_core(subject, EVENT_TYPE, data).await?;
+        Ok(())
+    }
+    async fn flush(&self) -> Result<(), BoxError> {
+        self.connection().client().flush().await?;
+        Ok(())
+    }
+}
+
+impl Target for PooledPublisher {
+    async fn publish(&self, subject: &str, data: &BenchData) -> Result<(), BoxError> {
+        self.publish_event_core(subject, EVENT_TYPE, data).await?;
+        Ok(())
+    }
+    async fn flush(&self) -> Result<(), BoxError> {
+        for c in self.pool().connections() {
+            c.client().flush().await?;
+        }
+        Ok(())
+    }
+}
+
+/// `n` events from `TASKS` concurrent tasks, then a flush; returns msgs/s.
+async fn publish_concurrently<P: Target>(target: &P, n: usize) -> Result<f64, BoxError> {
+    let per_task = n / TASKS;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let target = target.clone();
+            let subjects = subjects(t);
+            tokio::spawn(async move {
+                let data = data();
+                for i in 0..per_task {
+                    target
+                        .publish(&subjects[i % SUBJECTS_PER_TASK], &data)
+                        .await?;
+                }
+                Ok::<(), BoxError>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .map_err(|e| format!("a publishing task failed: {e}"))??;
+    }
+    target.flush().await?;
+    Ok(rate(per_task * TASKS, started.elapsed()))
+}
+
+/// Runs the pool scenario (unless `--only` leaves it out), prints its table and adds
+/// `single_conn_msgs_per_s`, `pool_msgs_per_s` and `pool_vs_single` to `results`.
+pub(crate) async fn scenario(
+    args: &Args,
+    config: &Config,
+    mut results: serde_json::Value,
+) -> Result<serde_json::Value, BoxError> {
+    if !(args.only.is_empty() || args.only.iter().any(|o| o == "pool")) {
+        return Ok(results);
+    }
+    let single_config = Config {
+        client_id: format!("{SERVICE}-single"),
+        ..config.clone()
+    };
+    let single_conn = connect_nats_core::connect(&single_config).await?;
+    let single = Publisher::builder(single_conn.clone())
+        .service_name(SERVICE)
+        .build();
+    let pool_config = Config {
+        client_id: format!("{SERVICE}-pool"),
+        ..config.clone()
+    };
+    let pool = ConnectionPool::connect(&pool_config, POOL_SIZE).await?;
+    let pooled = PooledPublisher::new(pool.clone(), SERVICE);
+    let per_connection = (0..TASKS)
+        .flat_map(subjects)
+        .fold([0usize; POOL_SIZE], |mut counts, s| {
+            counts[pool.index_for(&s)] += 1;
+            counts
+        });
+    eprintln!(
+        "pool scenario: {TASKS} tasks, {} subjects, {} events per run; subjects per pool connection {per_connection:?}",
+        TASKS * SUBJECTS_PER_TASK,
+        args.core_messages
+    );
+
+    // Warm-up.
+    publish_concurrently(&single, 40_000).await?;
+    publish_concurrently(&pooled, 40_000).await?;
+
+    let (mut s, mut p) = (Samples::default(), Samples::default());
+    for round in 1..=args.rounds {
+        let single_first = round % 2 == 1;
+        for side in [single_first, !single_first] {
+            if side {
+                s.0.push(publish_concurrently(&single, args.core_messages).await?);
+            } else {
+                p.0.push(publish_concurrently(&pooled, args.core_messages).await?);
+            }
+        }
+        eprintln!(
+            "pool round {round}: one connection {:.0} / pool of {POOL_SIZE} {:.0} msgs/s ({:.2}x)",
+            s.0[round - 1],
+            p.0[round - 1],
+            p.0[round - 1] / s.0[round - 1].max(1e-9)
+        );
+    }
+    single_conn.shutdown(std::time::Duration::from_secs(10)).await?;
+    pool.shutdown(std::time::Duration::from_secs(10)).await?;
+
+    let single_conn_msgs_per_s = s.median();
+    let pool_msgs_per_s = p.median();
+    let pool_vs_single = paired_ratio(&p, &s);
+    println!();
+    println!("| {TASKS} tasks, publish_event_core            |      msgs/s |");
+    println!("|--------------------------------------------|-------------|");
+    println!("| one connection (Publisher)                 | {single_conn_msgs_per_s:>11.0} |");
+    println!("| pool of {POOL_SIZE} (PooledPublisher)               | {pool_msgs_per_s:>11.0} |");
+    println!();
+    println!(
+        "| pool_vs_single                 | {pool_vs_single:>6.2} | >= {TARGET} | {:<12} |",
+        if pool_vs_single >= TARGET {
+            "ok"
+        } else {
+            "BELOW TARGET"
+        }
+    );
+
+    if let Some(map) = results.as_object_mut() {
+        map.insert("single_conn_msgs_per_s".into(), single_conn_msgs_per_s.into());
+        map.insert("pool_msgs_per_s".into(), pool_msgs_per_s.into());
+        map.insert("pool_vs_single".into(), pool_vs_single.into());
+        map.insert(
+            "pool".into(),
+            serde_json::json!({
+                "tasks": TASKS,
+                "pool_size": POOL_SIZE,
+                "subjects": TASKS * SUBJECTS_PER_TASK,
+                "subjects_per_connection": per_connection,
+                "messages": (args.core_messages / TASKS) * TASKS,
+                "method": "publish_event_core from each task, then a flush of every connection",
+                "samples": { "single_conn": s.0, "pool": p.0 },
+            }),
+        );
+    }
+    Ok(results)
+}

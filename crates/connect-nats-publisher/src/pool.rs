@@ -1,0 +1,339 @@
+//! Publishing over a [`ConnectionPool`]: one [`Publisher`] per connection,
+//! each event sent on the connection its subject maps to.
+//!
+//! Per-subject order is kept (one subject, one connection, one publisher);
+//! there is no order between subjects. Each member publisher has its own
+//! disconnected buffer and its own JetStream window, so a pool of N holds up
+//! to N × `window` acknowledgements in flight and N buffers' worth of events
+//! while disconnected.
+
+use std::sync::Arc;
+
+use connect_nats_core::ConnectionPool;
+use serde::Serialize;
+
+use crate::buffer::BufferStats;
+use crate::envelope::DEFAULT_VERSION;
+use crate::error::PublishError;
+use crate::event_publisher::EventPublisher;
+use crate::options::PublisherOptions;
+use crate::outcome::{CoreDelivery, PublishAck};
+use crate::publisher::Publisher;
+
+/// A publisher that spreads events across a [`ConnectionPool`] by subject:
+/// the same methods as [`Publisher`], and [`EventPublisher`].
+///
+/// Every event on one subject goes through the same connection
+/// ([`ConnectionPool::for_subject`]), so its order is kept; events on
+/// different subjects may overtake each other. Cheap to clone.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use connect_nats_core::{Config, ConnectionPool};
+/// use connect_nats_publisher::PooledPublisher;
+///
+/// let pool = ConnectionPool::connect(&Config::default(), 4).await?;
+/// let publisher = PooledPublisher::new(pool.clone(), "orders");
+/// publisher
+///     .publish_event_core("connect.order.created", "order.created", &serde_json::json!({"id": 1}))
+///     .await?;
+/// pool.shutdown(Duration::from_secs(5)).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PooledPublisher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: ConnectionPool,
+    publishers: Vec<Publisher>,
+    options: PublisherOptions,
+}
+
+impl std::fmt::Debug for PooledPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledPublisher")
+            .field("options", &self.inner.options)
+            .field("pool", &self.inner.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PooledPublisher {
+    /// A pooled publisher with default options, publishing as
+    /// `service_name`.
+    pub fn new(pool: ConnectionPool, service_name: impl Into<String>) -> PooledPublisher {
+        PooledPublisher::with_options(
+            pool,
+            PublisherOptions {
+                service_name: service_name.into(),
+                ..PublisherOptions::default()
+            },
+        )
+    }
+
+    /// A pooled publisher with these options; every member publisher gets
+    /// the same (the window and buffer limits apply per connection).
+    pub fn with_options(pool: ConnectionPool, options: PublisherOptions) -> PooledPublisher {
+        let publishers = pool
+            .connections()
+            .iter()
+            .map(|c| {
+                Publisher::builder(c.clone())
+                    .options(options.clone())
+                    .build()
+            })
+            .collect();
+        PooledPublisher {
+            inner: Arc::new(Inner {
+                pool,
+                publishers,
+                options,
+            }),
+        }
+    }
+
+    /// The pool it publishes on.
+    pub fn pool(&self) -> &ConnectionPool {
+        &self.inner.pool
+    }
+
+    /// The options every member publisher uses.
+    pub fn options(&self) -> &PublisherOptions {
+        &self.inner.options
+    }
+
+    /// The service name stamped on every event.
+    pub fn service_name(&self) -> &str {
+        &self.inner.options.service_name
+    }
+
+    /// One publisher per pool connection, in the pool's index order.
+    pub fn publishers(&self) -> &[Publisher] {
+        &self.inner.publishers
+    }
+
+    /// The member publisher that carries `subject`.
+    pub fn for_subject(&self, subject: &str) -> &Publisher {
+        // One publisher per connection, and a pool is never empty.
+        &self.inner.publishers[self.inner.pool.index_for(subject)]
+    }
+
+    /// The disconnected buffers' counters and fill, summed over the pool.
+    pub fn buffer_stats(&self) -> BufferStats {
+        self.inner
+            .publishers
+            .iter()
+            .map(Publisher::buffer_stats)
+            .fold(BufferStats::default(), |a, b| BufferStats {
+                messages: a.messages + b.messages,
+                bytes: a.bytes + b.bytes,
+                buffered: a.buffered + b.buffered,
+                flushed: a.flushed + b.flushed,
+                dropped_oldest: a.dropped_oldest + b.dropped_oldest,
+                rejected: a.rejected + b.rejected,
+                wait_timeouts: a.wait_timeouts + b.wait_timeouts,
+                discarded: a.discarded + b.discarded,
+            })
+    }
+
+    // ---- core ------------------------------------------------------------------------------
+
+    /// [`Publisher::publish_core`] on the subject's connection.
+    pub async fn publish_core<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        data: &T,
+    ) -> Result<CoreDelivery, PublishError> {
+        self.for_subject(subject).publish_core(subject, data).await
+    }
+
+    /// [`Publisher::publish_event_core`] on the subject's connection.
+    pub async fn publish_event_core<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        data: &T,
+    ) -> Result<CoreDelivery, PublishError> {
+        self.publish_event_core_versioned(subject, event_type, DEFAULT_VERSION, data)
+            .await
+    }
+
+    /// [`Publisher::publish_event_core_versioned`] on the subject's connection.
+    pub async fn publish_event_core_versioned<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        version: u32,
+        data: &T,
+    ) -> Result<CoreDelivery, PublishError> {
+        self.for_subject(subject)
+            .publish_event_core_versioned(subject, event_type, version, data)
+            .await
+    }
+}
+
+#[cfg(feature = "jetstream")]
+impl PooledPublisher {
+    /// [`Publisher::publish_jetstream`] on the subject's connection.
+    pub async fn publish_jetstream<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        data: &T,
+    ) -> Result<PublishAck, PublishError> {
+        self.for_subject(subject)
+            .publish_jetstream(subject, data)
+            .await
+    }
+
+    /// Same as [`PooledPublisher::publish_jetstream`].
+    pub async fn publish<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        data: &T,
+    ) -> Result<PublishAck, PublishError> {
+        self.publish_jetstream(subject, data).await
+    }
+
+    /// [`Publisher::publish_event`] on the subject's connection.
+    pub async fn publish_event<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        data: &T,
+    ) -> Result<PublishAck, PublishError> {
+        self.for_subject(subject)
+            .publish_event(subject, event_type, data)
+            .await
+    }
+
+    /// [`Publisher::publish_event_versioned`] on the subject's connection.
+    pub async fn publish_event_versioned<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        version: u32,
+        data: &T,
+    ) -> Result<PublishAck, PublishError> {
+        self.for_subject(subject)
+            .publish_event_versioned(subject, event_type, version, data)
+            .await
+    }
+
+    /// [`Publisher::publish_event_async`] on the subject's connection.
+    pub async fn publish_event_async<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        data: &T,
+    ) -> Result<crate::PendingAck, PublishError> {
+        self.for_subject(subject)
+            .publish_event_async(subject, event_type, data)
+            .await
+    }
+
+    /// [`Publisher::publish_jetstream_async`] on the subject's connection.
+    pub async fn publish_jetstream_async<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        data: &T,
+    ) -> Result<crate::PendingAck, PublishError> {
+        self.for_subject(subject)
+            .publish_jetstream_async(subject, data)
+            .await
+    }
+
+    /// [`Publisher::publish_all`] across the pool: each event goes to its
+    /// subject's connection, pipelined within each member's window, sent in
+    /// input order; outcomes come back in input order. Never stops early.
+    pub async fn publish_all<I, S, E, T>(&self, events: I) -> Vec<Result<PublishAck, PublishError>>
+    where
+        I: IntoIterator<Item = (S, E, T)>,
+        S: AsRef<str>,
+        E: AsRef<str>,
+        T: Serialize,
+    {
+        let window = self.inner.options.window.max(1);
+        let events = events.into_iter();
+        let mut out = Vec::with_capacity(events.size_hint().0);
+        // Acks in flight per member; never more than its window, so a send
+        // never waits for a slot held by an ack nobody is awaiting.
+        let mut per_member = vec![0usize; self.inner.publishers.len()];
+        let mut in_flight: std::collections::VecDeque<(
+            usize,
+            Result<crate::PendingAck, PublishError>,
+        )> = std::collections::VecDeque::new();
+        for (subject, event_type, data) in events {
+            let subject = subject.as_ref();
+            let member = self.inner.pool.index_for(subject);
+            while per_member[member] >= window {
+                let Some((done, oldest)) = in_flight.pop_front() else {
+                    break;
+                };
+                per_member[done] -= 1;
+                out.push(settle(oldest).await);
+            }
+            let pending = self.inner.publishers[member]
+                .publish_event_async(subject, event_type.as_ref(), &data)
+                .await;
+            per_member[member] += 1;
+            in_flight.push_back((member, pending));
+        }
+        for (_, pending) in in_flight {
+            out.push(settle(pending).await);
+        }
+        out
+    }
+}
+
+#[cfg(feature = "jetstream")]
+async fn settle(
+    pending: Result<crate::PendingAck, PublishError>,
+) -> Result<PublishAck, PublishError> {
+    match pending {
+        Ok(ack) => ack.await,
+        Err(e) => Err(e),
+    }
+}
+
+impl EventPublisher for PooledPublisher {
+    fn service_name(&self) -> &str {
+        PooledPublisher::service_name(self)
+    }
+
+    async fn publish_event_core<T: Serialize + ?Sized + Sync>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        data: &T,
+    ) -> Result<CoreDelivery, PublishError> {
+        PooledPublisher::publish_event_core(self, subject, event_type, data).await
+    }
+
+    async fn publish_core<T: Serialize + ?Sized + Sync>(
+        &self,
+        subject: &str,
+        data: &T,
+    ) -> Result<CoreDelivery, PublishError> {
+        PooledPublisher::publish_core(self, subject, data).await
+    }
+
+    async fn publish_event<T: Serialize + ?Sized + Sync>(
+        &self,
+        subject: &str,
+        event_type: &str,
+        data: &T,
+    ) -> Result<PublishAck, PublishError> {
+        EventPublisher::publish_event(self.for_subject(subject), subject, event_type, data).await
+    }
+
+    async fn publish_jetstream<T: Serialize + ?Sized + Sync>(
+        &self,
+        subject: &str,
+        data: &T,
+    ) -> Result<PublishAck, PublishError> {
+        EventPublisher::publish_jetstream(self.for_subject(subject), subject, data).await
+    }
+}
