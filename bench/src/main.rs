@@ -6,6 +6,8 @@
 //!   `Publisher::publish_event_core` (which serializes and builds headers per event);
 //! - JetStream: raw publish awaiting each ack in turn (the original library's way), raw with a
 //!   hand-written window of in-flight `PublishAckFuture`s, and `Publisher::publish_all`.
+//! - pool (`pool.rs`): 8 concurrent tasks publishing core events over one connection vs a
+//!   `ConnectionPool` of 4 (`PooledPublisher`), with raw async-nats for reference.
 //!
 //! The raw JetStream runs send the same message as the publisher (pre-serialized envelope, the
 //! same headers and a unique `Nats-Msg-Id` each), so the ratios measure the library's overhead.
@@ -58,7 +60,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Run only these scenarios (diagnostics): raw_core, publisher_core, raw_js_sequential,
-    /// raw_js_pipelined, publisher_js. Ratios of skipped scenarios are meaningless.
+    /// raw_js_pipelined, publisher_js, pool. Ratios of skipped scenarios are meaningless.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Stream storage: file (like the real streams) or memory.
@@ -314,7 +316,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
             "raw_js_pipelined": rp.0, "publisher_js": pj.0,
         },
     });
-    let results = pool::scenario(&args, &config, results).await?;
+    let results = pool::scenario(&args, &config, &headers, &envelope, results).await?;
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }

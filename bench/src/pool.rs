@@ -11,6 +11,9 @@
 
 use std::time::Instant;
 
+use async_nats::HeaderMap;
+use bytes::Bytes;
+
 use connect_nats_config::Config;
 use connect_nats_core::ConnectionPool;
 use connect_nats_publisher::{PooledPublisher, Publisher};
@@ -67,6 +70,38 @@ impl Target for PooledPublisher {
     }
 }
 
+/// Hand-written async-nats with the same routing: the pre-serialized envelope and pre-built
+/// headers of `main.rs`'s raw core scenario, each subject on `clients[pool.index_for(subject)]`
+/// (one client: everything on it). Shows what the connections alone allow, without the
+/// publisher's per-event work.
+#[derive(Clone)]
+struct Raw {
+    pool: Option<ConnectionPool>,
+    clients: Vec<async_nats::Client>,
+    headers: HeaderMap,
+    envelope: Bytes,
+}
+
+impl Target for Raw {
+    async fn publish(&self, subject: &str, _data: &BenchData) -> Result<(), BoxError> {
+        let index = self.pool.as_ref().map_or(0, |p| p.index_for(subject));
+        self.clients[index]
+            .publish_with_headers(
+                subject.to_owned(),
+                self.headers.clone(),
+                self.envelope.clone(),
+            )
+            .await?;
+        Ok(())
+    }
+    async fn flush(&self) -> Result<(), BoxError> {
+        for c in &self.clients {
+            c.flush().await?;
+        }
+        Ok(())
+    }
+}
+
 /// `n` events from `TASKS` concurrent tasks, then a flush; returns msgs/s.
 async fn publish_concurrently<P: Target>(target: &P, n: usize) -> Result<f64, BoxError> {
     let per_task = n / TASKS;
@@ -95,10 +130,13 @@ async fn publish_concurrently<P: Target>(target: &P, n: usize) -> Result<f64, Bo
 }
 
 /// Runs the pool scenario (unless `--only` leaves it out), prints its table and adds
-/// `single_conn_msgs_per_s`, `pool_msgs_per_s` and `pool_vs_single` to `results`.
+/// `single_conn_msgs_per_s`, `pool_msgs_per_s` and `pool_vs_single` (publisher), their raw
+/// async-nats counterparts (`raw_*`, for reference) and the details under `pool` to `results`.
 pub(crate) async fn scenario(
     args: &Args,
     config: &Config,
+    headers: &HeaderMap,
+    envelope: &Bytes,
     mut results: serde_json::Value,
 ) -> Result<serde_json::Value, BoxError> {
     if !(args.only.is_empty() || args.only.iter().any(|o| o == "pool")) {
@@ -118,53 +156,116 @@ pub(crate) async fn scenario(
     };
     let pool = ConnectionPool::connect(&pool_config, POOL_SIZE).await?;
     let pooled = PooledPublisher::new(pool.clone(), SERVICE);
-    let per_connection = (0..TASKS)
-        .flat_map(subjects)
-        .fold([0usize; POOL_SIZE], |mut counts, s| {
-            counts[pool.index_for(&s)] += 1;
-            counts
-        });
+    let raw_single = Raw {
+        pool: None,
+        clients: vec![single_conn.client().clone()],
+        headers: headers.clone(),
+        envelope: envelope.clone(),
+    };
+    let raw_pool = Raw {
+        pool: Some(pool.clone()),
+        clients: pool
+            .connections()
+            .iter()
+            .map(|c| c.client().clone())
+            .collect(),
+        headers: headers.clone(),
+        envelope: envelope.clone(),
+    };
+    let per_connection =
+        (0..TASKS)
+            .flat_map(subjects)
+            .fold([0usize; POOL_SIZE], |mut counts, s| {
+                counts[pool.index_for(&s)] += 1;
+                counts
+            });
+    let n = args.core_messages;
     eprintln!(
-        "pool scenario: {TASKS} tasks, {} subjects, {} events per run; subjects per pool connection {per_connection:?}",
+        "pool scenario: {TASKS} tasks, {} subjects, {n} events per run; subjects per pool connection {per_connection:?}",
         TASKS * SUBJECTS_PER_TASK,
-        args.core_messages
     );
 
+    if let Ok(side) = std::env::var("CNB_POOL_PROFILE") {
+        for _ in 0..args.rounds {
+            let r = match side.as_str() {
+                "single" => publish_concurrently(&single, n).await?,
+                "pool" => publish_concurrently(&pooled, n).await?,
+                "raw_single" => publish_concurrently(&raw_single, n).await?,
+                _ => publish_concurrently(&raw_pool, n).await?,
+            };
+            eprintln!("{side}: {r:.0}");
+        }
+        return Ok(results);
+    }
     // Warm-up.
+    publish_concurrently(&raw_single, 40_000).await?;
+    publish_concurrently(&raw_pool, 40_000).await?;
     publish_concurrently(&single, 40_000).await?;
     publish_concurrently(&pooled, 40_000).await?;
 
-    let (mut s, mut p) = (Samples::default(), Samples::default());
+    let (mut s, mut p, mut rs, mut rp) = (
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+    );
     for round in 1..=args.rounds {
+        // Alternate which side goes first, so drift in machine load does not
+        // favour one side.
         let single_first = round % 2 == 1;
         for side in [single_first, !single_first] {
             if side {
-                s.0.push(publish_concurrently(&single, args.core_messages).await?);
+                s.0.push(publish_concurrently(&single, n).await?);
             } else {
-                p.0.push(publish_concurrently(&pooled, args.core_messages).await?);
+                p.0.push(publish_concurrently(&pooled, n).await?);
             }
         }
+        for side in [single_first, !single_first] {
+            if side {
+                rs.0.push(publish_concurrently(&raw_single, n).await?);
+            } else {
+                rp.0.push(publish_concurrently(&raw_pool, n).await?);
+            }
+        }
+        let i = round - 1;
         eprintln!(
-            "pool round {round}: one connection {:.0} / pool of {POOL_SIZE} {:.0} msgs/s ({:.2}x)",
-            s.0[round - 1],
-            p.0[round - 1],
-            p.0[round - 1] / s.0[round - 1].max(1e-9)
+            "pool round {round}: publisher one connection {:.0} / pool {:.0} msgs/s ({:.2}x); raw {:.0} / {:.0} ({:.2}x)",
+            s.0[i],
+            p.0[i],
+            p.0[i] / s.0[i].max(1e-9),
+            rs.0[i],
+            rp.0[i],
+            rp.0[i] / rs.0[i].max(1e-9),
         );
     }
-    single_conn.shutdown(std::time::Duration::from_secs(10)).await?;
+    single_conn
+        .shutdown(std::time::Duration::from_secs(10))
+        .await?;
     pool.shutdown(std::time::Duration::from_secs(10)).await?;
 
     let single_conn_msgs_per_s = s.median();
     let pool_msgs_per_s = p.median();
     let pool_vs_single = paired_ratio(&p, &s);
+    let raw_single_conn_msgs_per_s = rs.median();
+    let raw_pool_msgs_per_s = rp.median();
+    let raw_pool_vs_single = paired_ratio(&rp, &rs);
     println!();
-    println!("| {TASKS} tasks, publish_event_core            |      msgs/s |");
-    println!("|--------------------------------------------|-------------|");
-    println!("| one connection (Publisher)                 | {single_conn_msgs_per_s:>11.0} |");
-    println!("| pool of {POOL_SIZE} (PooledPublisher)               | {pool_msgs_per_s:>11.0} |");
-    println!();
+    let title = format!("{TASKS} tasks publishing core events, msgs/s");
+    println!("| {title:<44} | one connection | pool of {POOL_SIZE} | pool/one |");
     println!(
-        "| pool_vs_single                 | {pool_vs_single:>6.2} | >= {TARGET} | {:<12} |",
+        "|{}|----------------|-----------|----------|",
+        "-".repeat(46)
+    );
+    println!(
+        "| {:<44} | {single_conn_msgs_per_s:>14.0} | {pool_msgs_per_s:>9.0} | {pool_vs_single:>8.2} |",
+        "publisher: publish_event_core"
+    );
+    println!(
+        "| {:<44} | {raw_single_conn_msgs_per_s:>14.0} | {raw_pool_msgs_per_s:>9.0} | {raw_pool_vs_single:>8.2} |",
+        "raw async-nats, pre-serialized (reference)"
+    );
+    println!(
+        "pool_vs_single {pool_vs_single:.2} (target >= {TARGET}): {}",
         if pool_vs_single >= TARGET {
             "ok"
         } else {
@@ -173,9 +274,18 @@ pub(crate) async fn scenario(
     );
 
     if let Some(map) = results.as_object_mut() {
-        map.insert("single_conn_msgs_per_s".into(), single_conn_msgs_per_s.into());
+        map.insert(
+            "single_conn_msgs_per_s".into(),
+            single_conn_msgs_per_s.into(),
+        );
         map.insert("pool_msgs_per_s".into(), pool_msgs_per_s.into());
         map.insert("pool_vs_single".into(), pool_vs_single.into());
+        map.insert(
+            "raw_single_conn_msgs_per_s".into(),
+            raw_single_conn_msgs_per_s.into(),
+        );
+        map.insert("raw_pool_msgs_per_s".into(), raw_pool_msgs_per_s.into());
+        map.insert("raw_pool_vs_single".into(), raw_pool_vs_single.into());
         map.insert(
             "pool".into(),
             serde_json::json!({
@@ -183,9 +293,12 @@ pub(crate) async fn scenario(
                 "pool_size": POOL_SIZE,
                 "subjects": TASKS * SUBJECTS_PER_TASK,
                 "subjects_per_connection": per_connection,
-                "messages": (args.core_messages / TASKS) * TASKS,
-                "method": "publish_event_core from each task, then a flush of every connection",
-                "samples": { "single_conn": s.0, "pool": p.0 },
+                "messages": (n / TASKS) * TASKS,
+                "method": "each task: publish_event_core (raw: publish_with_headers of the pre-serialized envelope) on its 16 subjects in turn; then a flush of every connection",
+                "samples": {
+                    "single_conn": s.0, "pool": p.0,
+                    "raw_single_conn": rs.0, "raw_pool": rp.0,
+                },
             }),
         );
     }

@@ -51,4 +51,6 @@ pub mod docs {
     pub struct Configuration;
     #[doc = include_str!("../../docs/jetstream.md")]
     pub struct JetStream;
+    #[doc = include_str!("../../docs/publishing.md")]
+    pub struct Publishing;
 }

@@ -148,7 +148,10 @@ async fn one_subject_keeps_one_connection_and_its_order() {
             let index = pool.index_for(s);
             assert!(index < 4);
             assert_eq!(pool.index_for(s), index, "the mapping is stable");
-            assert!(std::ptr::eq(pool.for_subject(s), &pool.connections()[index]));
+            assert!(std::ptr::eq(
+                pool.for_subject(s),
+                &pool.connections()[index]
+            ));
             assert!(std::ptr::eq(
                 publisher.for_subject(s),
                 &publisher.publishers()[index]
@@ -225,7 +228,8 @@ async fn publishes_spread_over_every_connection_and_metrics_are_per_member() {
             c.flush().await.unwrap();
         }
         // The server counts what each member sent: exactly its subjects' messages.
-        let want: BTreeMap<String, u64> = names("pool-spread", 4).into_iter().zip(expected).collect();
+        let want: BTreeMap<String, u64> =
+            names("pool-spread", 4).into_iter().zip(expected).collect();
         let seen = wait_members(&server, "pool-spread", |m| {
             want.iter()
                 .all(|(name, n)| m.get(name).and_then(|c| c["in_msgs"].as_u64()) == Some(*n))
@@ -279,7 +283,14 @@ async fn pooled_jetstream_publishes_are_acked_and_stored() {
                 .sequence
         }
         assert_eq!(emit(&publisher).await, 601);
-        let info = js.get_stream("POOL").await.unwrap().info().await.unwrap().clone();
+        let info = js
+            .get_stream("POOL")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .clone();
         assert_eq!(info.state.messages, 601);
         pool.shutdown(WAIT).await.unwrap();
     })
@@ -290,12 +301,9 @@ async fn pooled_jetstream_publishes_are_acked_and_stored() {
 async fn shutdown_closes_every_connection() {
     bounded(async {
         let server = NatsServer::start(ServerConfig::plain());
-        let pool = ConnectionPool::connect_in_background(
-            &config(&server.url(), "pool-close"),
-            4,
-        )
-        .await
-        .unwrap();
+        let pool = ConnectionPool::connect_in_background(&config(&server.url(), "pool-close"), 4)
+            .await
+            .unwrap();
         pool.wait_connected(WAIT).await.unwrap();
         wait_members(&server, "pool-close", |m| m.len() == 4);
         let publisher = PooledPublisher::new(pool.clone(), "pool-close");
@@ -333,7 +341,13 @@ async fn connect_is_all_or_nothing() {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, ConnectError::InvalidConfig { setting: "pool size", .. }),
+            matches!(
+                err,
+                ConnectError::InvalidConfig {
+                    setting: "pool size",
+                    ..
+                }
+            ),
             "{err:?}"
         );
 

@@ -128,6 +128,13 @@ fn layering_check() -> Result<(), String> {
                 .into(),
         );
     }
+    for optional in ["opentelemetry", "metrics"] {
+        if has(&publisher, optional) {
+            return Err(format!(
+                "layering: connect-nats-publisher without features pulls {optional}"
+            ));
+        }
+    }
     let with_js = tree(&["-p", "connect-nats-publisher", "--features", "jetstream"])?;
     if !has(&with_js, "connect-nats-jetstream")
         || !features_of(&with_js, "async-nats").contains("jetstream")

@@ -374,9 +374,15 @@ mod tests {
     #[test]
     fn aggregate_is_the_worst() {
         use ConnectionState::*;
-        assert_eq!(aggregate_state([Connected, Connected].into_iter()), Connected);
+        assert_eq!(
+            aggregate_state([Connected, Connected].into_iter()),
+            Connected
+        );
         assert_eq!(aggregate_state([Connected, Pending].into_iter()), Pending);
-        assert_eq!(aggregate_state([Disconnected, Pending].into_iter()), Disconnected);
+        assert_eq!(
+            aggregate_state([Disconnected, Pending].into_iter()),
+            Disconnected
+        );
         assert_eq!(aggregate_state([Closed, Connected].into_iter()), Closed);
     }
 }

@@ -84,7 +84,8 @@ pub enum PublishError {
     #[error("the NATS client could not send the event: {0}; the connection may be closing")]
     Send(String),
 
-    /// No JetStream stream captures the subject.
+    /// No JetStream stream captures the subject (the server answered "no
+    /// responders" and the JetStream API knows no stream for it).
     #[error("no JetStream stream captures subject {subject:?} (no responders); declare a stream for it (connect-nats-jetstream ensure_streams) or publish with the core methods")]
     StreamNotFound {
         /// The subject published to.

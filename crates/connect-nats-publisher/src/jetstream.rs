@@ -36,6 +36,17 @@ use crate::template::HeaderTemplate;
 /// Pause before re-sending after an error seen right after a reconnect
 /// (JetStream may still be recovering its streams).
 const RECOVERY_PAUSE: Duration = Duration::from_millis(100);
+/// The server answers "no responders" both when no stream captures a subject
+/// and while a stream elects a new leader (a node lost) or a server shuts
+/// down. The JetStream API tells the two apart; when it does not answer
+/// either, "no responders" is retried this long before it is taken to mean
+/// that no stream captures the subject.
+const NO_RESPONDERS_GRACE: Duration = Duration::from_secs(5);
+/// How long to wait for the JetStream API to say whether a stream captures
+/// a subject that got "no responders".
+const STREAM_LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
+/// First pause between "no responders" retries; doubles up to a second.
+const NO_RESPONDERS_FIRST_PAUSE: Duration = Duration::from_millis(50);
 /// Length of a NUID, the `Nats-Msg-Id` of every JetStream publish.
 const MSG_ID_LEN: usize = 22;
 /// Poll interval while waiting for the client to report a connection.
@@ -389,6 +400,12 @@ impl Job {
         let ack_timeout = self.inner.options.ack_timeout;
         let mut attempts: u32 = u32::from(matches!(first, Attempt::Sent(_)));
         let mut attempt = first;
+        // When "no responders" was first seen, and the next pause after it.
+        let mut no_responders_since: Option<Instant> = None;
+        let mut no_responders_pause = NO_RESPONDERS_FIRST_PAUSE;
+        // Whether a stream captures the subject, once the API has said so.
+        let mut stream_exists: Option<bool> = None;
+        let grace = NO_RESPONDERS_GRACE.min(self.inner.options.retry_deadline);
         loop {
             let last = match attempt {
                 Attempt::Sent(Ok(rx)) => {
@@ -408,9 +425,32 @@ impl Job {
                             "no responders right after a reconnect".to_owned()
                         }
                         Ok(Ok(AckOutcome::NoResponders)) => {
-                            return Err(PublishError::StreamNotFound {
-                                subject: self.subject.to_string(),
-                            })
+                            // Either no stream captures the subject (a caller
+                            // mistake: say so at once), or the stream is
+                            // there but has no leader right now (a node lost,
+                            // a server shutting down: retry until the
+                            // deadline). Ask the JetStream API which.
+                            if stream_exists != Some(true) {
+                                stream_exists = self.stream_exists().await;
+                            }
+                            let since = *no_responders_since.get_or_insert_with(Instant::now);
+                            let give_up = match stream_exists {
+                                Some(true) => false,
+                                Some(false) => true,
+                                // The API did not answer either (the meta
+                                // leader may be moving too): a bounded grace.
+                                None => since.elapsed() >= grace,
+                            };
+                            if give_up {
+                                return Err(PublishError::StreamNotFound {
+                                    subject: self.subject.to_string(),
+                                });
+                            }
+                            let until = (Instant::now() + no_responders_pause).min(deadline);
+                            tokio::time::sleep_until(until).await;
+                            no_responders_pause =
+                                (no_responders_pause * 2).min(Duration::from_secs(1));
+                            "no responders (the stream had no leader)".to_owned()
                         }
                         Ok(Ok(AckOutcome::Rejected(text))) if reconnected => text,
                         Ok(Ok(AckOutcome::Rejected(text))) => {
@@ -489,6 +529,20 @@ impl Job {
                 // No more state updates will come; poll the client instead.
                 tokio::time::sleep(wait).await;
             }
+        }
+    }
+
+    /// Whether a stream captures this subject: `None` when the JetStream
+    /// API did not answer within a second.
+    async fn stream_exists(&self) -> Option<bool> {
+        use async_nats::jetstream::context::GetStreamByNameErrorKind;
+        let inner = &self.inner;
+        let context = inner.js.context.get_or_init(|| build_context(inner));
+        let lookup = context.stream_by_subject(self.subject.as_str());
+        match tokio::time::timeout(STREAM_LOOKUP_TIMEOUT, lookup).await {
+            Ok(Ok(_)) => Some(true),
+            Ok(Err(e)) if e.kind() == GetStreamByNameErrorKind::NotFound => Some(false),
+            _ => None,
         }
     }
 

@@ -8,8 +8,8 @@
 //!
 //! | header | value |
 //! |---|---|
-//! | `traceparent` ([`HEADER_TRACEPARENT`]) | `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>` |
-//! | `tracestate` ([`HEADER_TRACESTATE`]) | the span's vendor entries, only when there are any |
+//! | `traceparent` (`HEADER_TRACEPARENT`) | `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>` |
+//! | `tracestate` (`HEADER_TRACESTATE`) | the span's vendor entries, only when there are any |
 //!
 //! The context is taken when the publish is called: a JetStream publish
 //! re-sent after a reconnect carries the same `traceparent` as its first
