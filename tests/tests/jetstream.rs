@@ -1210,3 +1210,67 @@ async fn typed_key_value_round_trips_and_names_undecodable_keys() {
     })
     .await;
 }
+
+/// Regression: a kill and restart shorter than the pull loop's state check used to go unnoticed,
+/// and the consumer waited out its lost pull request (~`pull_expires` and more) before consuming
+/// again. It now re-pulls as soon as the client has reconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumption_resumes_at_once_after_a_quick_kill_and_restart() {
+    bounded(async {
+        let mut server = js_server();
+        let (_connection, js) = js_for(&server, "quick").await;
+        work_stream(&js, StorageKind::File).await;
+
+        let handled: Arc<Mutex<HashSet<u64>>> = Arc::default();
+        let handler = {
+            let handled = handled.clone();
+            move |delivery: Delivery| {
+                let handled = handled.clone();
+                async move {
+                    handled.lock().unwrap().insert(delivery.stream_sequence());
+                    Ok(())
+                }
+            }
+        };
+        // The default pull_expires (5 s): a lost pull request stalls for longer than the bound below.
+        let spec = ConsumerSpec::new("WORK", "quick");
+        assert!(spec.pull_expires >= Duration::from_secs(5), "{spec:?}");
+        let handle = consume(&js, spec, handler).await.expect("consumer starts");
+
+        publish_numbered(&js, "work.quick", 10).await;
+        eventually(Duration::from_secs(10), "the first 10 handled", || async {
+            (handled.lock().unwrap().len() == 10).then_some(())
+        })
+        .await;
+
+        let connects = || js.client().statistics().connects.load(Ordering::Relaxed);
+        let before = connects();
+        let outage = Instant::now();
+        tokio::task::block_in_place(|| {
+            server.kill();
+            server.restart();
+        });
+        let outage = outage.elapsed();
+        eventually(
+            Duration::from_secs(10),
+            "the client reconnected",
+            || async { (connects() > before).then_some(()) },
+        )
+        .await;
+
+        publish_numbered(&js, "work.quick", 10).await;
+        let published = Instant::now();
+        eventually(
+            Duration::from_secs(3),
+            "the 10 new messages handled within 3 s of publishing (no wait for a lost pull)",
+            || async { (handled.lock().unwrap().len() == 20).then_some(()) },
+        )
+        .await;
+        eprintln!(
+            "server down for {outage:?}; new messages handled {:?} after publishing",
+            published.elapsed()
+        );
+        handle.stop().await;
+    })
+    .await;
+}

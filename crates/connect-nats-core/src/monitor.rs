@@ -421,14 +421,17 @@ impl Monitor {
 
     fn on_server_error(&self, error: ServerError) {
         let text = error.to_string();
+        // Count every occurrence; only the log line is rate-limited.
+        if let ServerError::SlowConsumer(_) = error {
+            self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            self.metrics.slow_consumer();
+        }
         let mut inner = lock(&self.inner);
         inner.last_error = Some(format!("server error: {text}"));
         let logged = inner.server_errors.hit(Instant::now());
         drop(inner);
         if let Some(suppressed) = logged {
             if let ServerError::SlowConsumer(sid) = error {
-                self.slow_consumers.fetch_add(1, Ordering::Relaxed);
-                self.metrics.slow_consumer();
                 tracing::warn!(
                     sid,
                     suppressed_since_last_log = suppressed,
@@ -608,5 +611,22 @@ mod tests {
         assert!(log.contains("n2@127.0.0.1:4223"), "{log}");
         assert!(!log.contains("tok-SECRET-123"), "{log}");
         assert!(log.lines().count() <= 10, "{log}");
+    }
+
+    #[test]
+    fn server_reported_slow_consumers_are_all_counted_but_logged_once() {
+        let _serial = lock(&SERIAL);
+        let m = Monitor::new(&Config::default(), Start::Background);
+        let log = capture(|| {
+            for sid in 0..500 {
+                m.on_event(Event::ServerError(ServerError::SlowConsumer(sid)), None);
+            }
+        });
+        assert_eq!(m.slow_consumers(), 500, "every event counted");
+        assert_eq!(
+            count(&log, "reports this client as a slow consumer"),
+            1,
+            "{log}"
+        );
     }
 }

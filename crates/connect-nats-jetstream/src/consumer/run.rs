@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::connection::State;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::{AckKind, Context};
@@ -251,6 +250,12 @@ fn error_backoff(failures: u32) -> Duration {
     Duration::from_millis(half + rand::random_range(0..=half))
 }
 
+/// How many times the client has connected (the first connect included):
+/// changes with every reconnect, however short the outage was.
+fn connects(client: &async_nats::Client) -> u64 {
+    client.statistics().connects.load(Ordering::Relaxed)
+}
+
 /// Resolves once a stop is asked for (or the handle is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     // An error means the sender (the handle) is gone: that is a stop too.
@@ -315,6 +320,8 @@ async fn pull_loop(
         }
 
         let started = Instant::now();
+        // Read before the pull is sent: a reconnect from here on may have lost it.
+        let epoch = connects(&client);
         let batch = consumer
             .fetch()
             .max_messages(permits.len())
@@ -335,11 +342,10 @@ async fn pull_loop(
         };
 
         let mut received = 0usize;
-        let mut saw_disconnect = false;
         let mut reconnected = false;
         let mut failure: Option<String> = None;
         let mut stopping = false;
-        let mut ticker = tokio::time::interval(Duration::from_millis(200));
+        let mut ticker = tokio::time::interval(Duration::from_millis(100));
         loop {
             tokio::select! {
                 biased;
@@ -364,14 +370,13 @@ async fn pull_loop(
                     }
                     None => break,
                 },
+                // A pull request sent before a reconnect is lost with the old
+                // connection. Compare reconnect counts rather than sampling the
+                // connection state, which misses outages shorter than a tick.
                 _ = ticker.tick() => {
-                    if client.connection_state() == State::Connected {
-                        if saw_disconnect {
-                            reconnected = true;
-                            break;
-                        }
-                    } else {
-                        saw_disconnect = true;
+                    if connects(&client) != epoch {
+                        reconnected = true;
+                        break;
                     }
                 }
             }
