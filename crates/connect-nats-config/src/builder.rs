@@ -243,7 +243,7 @@ impl ConfigBuilder {
         self.put("tls.first", Value::from(first))
     }
 
-    /// First reconnect delay and base of the backoff.
+    /// Starting ceiling of the jittered reconnect backoff (the first attempt after a loss is immediate).
     pub fn reconnect_wait(self, wait: Duration) -> Self {
         self.put("reconnect.wait", Value::from(format_duration(wait)))
     }
@@ -253,7 +253,7 @@ impl ConfigBuilder {
         self.put("reconnect.max_wait", Value::from(format_duration(max_wait)))
     }
 
-    /// Reconnect attempts before giving up: `None` forever, `Some(0)` none.
+    /// Reconnect attempts before giving up: `None` forever, `Some(0)` a single attempt.
     pub fn max_reconnects(self, max: Option<u64>) -> Self {
         let value = match max {
             None => Value::from(-1i64),

@@ -16,7 +16,7 @@ use crate::streams::StreamSpec;
 pub const DEFAULT_URL: &str = "nats://localhost:4222";
 /// Default connection name (`NATS_CLIENT_ID`).
 pub const DEFAULT_CLIENT_ID: &str = "connect-service";
-/// Default first reconnect delay (`NATS_RECONNECT_WAIT`).
+/// Default starting ceiling of the jittered reconnect delay (`NATS_RECONNECT_WAIT`).
 pub const DEFAULT_RECONNECT_WAIT: Duration = Duration::from_secs(2);
 /// Default cap of the reconnect backoff (`NATS_RECONNECT_MAX_WAIT`).
 pub const DEFAULT_RECONNECT_MAX_WAIT: Duration = Duration::from_secs(30);
@@ -26,7 +26,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The whole, validated NATS configuration of a service.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
-    /// Server URLs (`NATS_URL`, comma-separated): cluster seeds, tried in order.
+    /// Server URLs (`NATS_URL`, comma-separated): cluster seeds (the client picks among them at random, as nats.go does, so services spread over a cluster).
     pub servers: Vec<ServerUrl>,
     /// Connection name shown by the server's monitoring (`NATS_CLIENT_ID`).
     pub client_id: String,
@@ -163,8 +163,8 @@ pub struct ReconnectSettings {
     #[serde(with = "crate::duration::serde_human")]
     pub max_wait: Duration,
     /// How many reconnect attempts before giving up; `None` is forever
-    /// (`NATS_MAX_RECONNECTS=-1`, the default); `Some(0)` makes no reconnect
-    /// attempt at all. Serializes as `-1` for `None`, like the variable.
+    /// (`NATS_MAX_RECONNECTS=-1`, the default); `Some(0)` makes a single reconnect
+    /// attempt (async-nats cannot express "none"). Serializes as `-1` for `None`, like the variable.
     #[serde(serialize_with = "serialize_max_reconnects")]
     pub max_reconnects: Option<u64>,
 }

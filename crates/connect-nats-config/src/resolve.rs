@@ -203,7 +203,7 @@ impl Merged {
             return Err(ConfigError::NotANumber {
                 setting: origin.to_string(),
                 value: display_value(&raw),
-                expected: "write -1 to reconnect forever, 0 for no reconnect attempts, \
+                expected: "write -1 to reconnect forever, 0 for a single reconnect attempt, \
                            or a whole number of attempts"
                     .to_owned(),
             });

@@ -173,7 +173,7 @@ pub const SETTINGS: &[Setting] = &[
         None,
         Some("2s"),
         false,
-        "First reconnect delay and base of the backoff. Durations: `500ms`, `2s`, `1m`, or a bare integer of seconds.",
+        "Starting ceiling of the reconnect backoff: the first attempt after a loss is immediate, then each delay is random between 0 and a ceiling that starts here and doubles up to `NATS_RECONNECT_MAX_WAIT` (full jitter). Durations: `500ms`, `2s`, `1m`, or a bare integer of seconds.",
     ),
     setting(
         "reconnect.max_wait",
@@ -189,7 +189,7 @@ pub const SETTINGS: &[Setting] = &[
         None,
         Some("-1"),
         false,
-        "Reconnect attempts before giving up: `-1` forever, `0` no reconnect attempts at all (fail on the first disconnect), `N` at most N attempts.",
+        "Reconnect attempts before giving up: `-1` forever, `0` a single reconnect attempt (async-nats cannot express none), `N` at most N attempts.",
     ),
     setting(
         "timeout",
