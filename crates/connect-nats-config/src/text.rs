@@ -35,18 +35,29 @@ pub(crate) fn redact_quoted(message: &str) -> String {
 /// A URL with any userinfo (`user:pass@`, `token@`) replaced by `***`.
 ///
 /// Everything up to the LAST `@` is treated as userinfo, also when it holds
-/// characters a valid URL would have encoded (`/`, `?`, `#`): a malformed URL
-/// is exactly the one that ends up in an error message, and over-redacting a
-/// rare `@` in a path is better than printing a password.
+/// characters a valid URL would have encoded (`/`, `?`, `#`, even `://`): a
+/// malformed URL is exactly the one that ends up in an error message, and
+/// over-redacting a rare `@` in a path is better than printing a password.
+/// Of the text before that `@` only a scheme that is a plain token (see
+/// [`plain_scheme`]) is kept; `svc:pa://ss@h` prints as `***@h`.
 pub(crate) fn redact_userinfo(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => (&url[..i + 3], &url[i + 3..]),
-        None => ("", url),
+    let Some(at) = url.rfind('@') else {
+        return url.to_owned();
     };
-    match rest.rfind('@') {
-        Some(at) => format!("{scheme}***{}", &rest[at..]),
-        None => url.to_owned(),
+    match url.split_once("://") {
+        Some((scheme, _)) if plain_scheme(scheme) && scheme.len() < at => {
+            format!("{scheme}://***{}", &url[at..])
+        }
+        _ => format!("***{}", &url[at..]),
     }
+}
+
+/// Whether `s` can be a URL scheme and nothing else: an ASCII letter, then
+/// letters, digits, `+`, `-` or `.` (`nats`, `wss`, `http`; not `svc:pa`).
+pub(crate) fn plain_scheme(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 /// Levenshtein distance, for "did you mean" hints.
@@ -105,6 +116,25 @@ mod tests {
             "nats://***@h:4222"
         );
         assert_eq!(redact_userinfo("nats://svc:p?a#ss@h"), "nats://***@h");
+        // without a scheme, a `://` in the password is no scheme to keep
+        assert_eq!(redact_userinfo("svc:s3cr://et@nats:4222"), "***@nats:4222");
+        assert_eq!(
+            redact_userinfo("s3cr://et@nats:4222"),
+            "s3cr://***@nats:4222"
+        );
+        assert_eq!(redact_userinfo("svc@x://et@nats"), "***@nats");
+        assert_eq!(redact_userinfo("nats://svc:a://b@h"), "nats://***@h");
+        assert_eq!(redact_userinfo("svc:s3cr://et"), "svc:s3cr://et");
+    }
+
+    #[test]
+    fn plain_schemes() {
+        for s in ["nats", "WSS", "svc+x.y-z", "a1"] {
+            assert!(plain_scheme(s), "{s}");
+        }
+        for s in ["", "svc:s3cr", "1a", "a b", "u@h", "a/b", "é"] {
+            assert!(!plain_scheme(s), "{s}");
+        }
     }
 
     #[test]

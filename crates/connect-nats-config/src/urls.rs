@@ -6,7 +6,12 @@ use percent_encoding::percent_decode_str;
 use crate::error::ConfigError;
 use crate::model::{Scheme, ServerUrl};
 use crate::secret::Secret;
-use crate::text::redact_userinfo;
+use crate::text::{plain_scheme, redact_userinfo};
+
+/// Why a URL list whose URLs carry different credentials is refused, and what to do.
+const MIXED_CREDENTIALS: &str = "it carries different credentials than an earlier URL; give \
+    every URL the same userinfo, or none and set NATS_USER and NATS_PASSWORD (or NATS_TOKEN) \
+    instead";
 
 /// Credentials found in a URL's userinfo.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +51,7 @@ pub(crate) fn parse_servers(
                     return Err(ConfigError::InvalidUrl {
                         setting: setting.to_owned(),
                         url: redact_userinfo(entry),
-                        reason: "the URLs carry different credentials".to_owned(),
+                        reason: MIXED_CREDENTIALS.to_owned(),
                     })
                 }
                 _ => credentials = Some(creds),
@@ -83,6 +88,14 @@ fn parse_one(
         .split_once("://")
         .map(|(s, _)| s.to_ascii_lowercase())
         .unwrap_or_default();
+    // With userinfo, text before `://` that is no plain scheme is likely
+    // part of a password (`svc:s3cr://et@h`): never quote it.
+    if entry.contains('@') && !plain_scheme(&scheme_text) {
+        return Err(invalid(
+            "the text before `://` is not a scheme; percent-encode `:` as %3A and `/` as %2F \
+             in a user name or password",
+        ));
+    }
     let scheme = match scheme_text.as_str() {
         "nats" => Scheme::Nats,
         "tls" => Scheme::Tls,
@@ -214,5 +227,20 @@ mod tests {
         assert!(matches!(parse(" , "), Err(ConfigError::EmptyValue { .. })));
         let e = parse("nats://s3cret@h:notaport").unwrap_err();
         assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn a_password_with_a_scheme_separator_is_not_quoted() {
+        for url in ["svc:s3cr://et@nats:4222", "svc@s3cr://et@nats:4222"] {
+            let e = parse(url).unwrap_err();
+            assert!(matches!(e, ConfigError::InvalidUrl { .. }), "{e:?}");
+            for shown in [e.to_string(), format!("{e:?}")] {
+                assert!(!shown.contains("s3cr"), "{shown}");
+                assert!(shown.contains("***@nats:4222"), "{shown}");
+            }
+        }
+        // Without userinfo an odd scheme is still named.
+        let e = parse("my host://h").unwrap_err();
+        assert!(e.to_string().contains("`my host`"), "{e}");
     }
 }

@@ -83,7 +83,7 @@ pub enum ConnectError {
 
     /// The connection is closed for good (shut down, or the reconnect limit was reached).
     #[error(
-        "the NATS connection is closed{reason}; create a new connection (and raise NATS_MAX_RECONNECTS, or leave it at -1 to retry forever)",
+        "the NATS connection is closed{reason}; after a deliberate shutdown, stop using it (create a new connection if work remains); if it gave up reconnecting, create a new connection and raise NATS_MAX_RECONNECTS (or leave it at -1 to retry forever)",
         reason = reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
     )]
     Closed {

@@ -63,7 +63,9 @@ pub enum JetStreamError {
     /// A consumer did not stop in time.
     #[error(
         "consumer `{consumer}` did not stop within {waited_ms} ms: {in_flight} handler(s) still \
-         running; their messages are redelivered after ack_wait if they never finish"
+         running (they go on in the background; their messages are acked when they finish, or \
+         redelivered after ack_wait); give stop_within a longer timeout, or bound the handlers' \
+         work (e.g. a timeout per message) so they finish sooner"
     )]
     StopTimeout {
         /// The durable consumer name.

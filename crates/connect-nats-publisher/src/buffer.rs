@@ -290,16 +290,11 @@ fn client_connected(connection: &Connection) -> bool {
 
 /// The flusher: waits for the connection, then sends the queue in order.
 async fn flush(buffer: Arc<CoreBuffer>, connection: Connection) {
-    let mut state = connection.watch_state();
     let before = buffer.stats();
     loop {
-        let current = match state
-            .wait_for(|s| matches!(s, ConnectionState::Connected | ConnectionState::Closed))
-            .await
-        {
-            Ok(s) => *s,
-            Err(_) => ConnectionState::Closed,
-        };
+        // Not only the state watch: async-nats drops events when its event
+        // queue is full, and a lost "connected" must not stall the flush.
+        let current = connection.wait_connected_or_closed().await;
         if current == ConnectionState::Closed {
             let mut q = buffer.lock();
             let n = buffer.discard_all(&mut q);

@@ -44,7 +44,7 @@ pub enum PublishError {
     Serialize(String),
 
     /// Bytes received could not be read as an envelope.
-    #[error("could not decode the event envelope: {0}; the message is not a standard connect event (type, version, data, meta)")]
+    #[error("could not decode the event: {0}; it must be a standard connect event (type, version, data, meta) whose data fits the type it is read into — check which service publishes it and which event version it sends; retrying the same bytes fails again")]
     Decode(String),
 
     /// Not connected, and the disconnected buffer has no room under its policy.
@@ -81,7 +81,7 @@ pub enum PublishError {
     Closed,
 
     /// The client refused to send.
-    #[error("the NATS client could not send the event: {0}; the connection may be closing")]
+    #[error("the NATS client could not send the event: {0}; the connection is closing or closed — check its state (Connection::state) and retry once it is connected, or publish on a new connection if it was shut down")]
     Send(String),
 
     /// No JetStream stream captures the subject (the server answered "no

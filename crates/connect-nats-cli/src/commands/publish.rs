@@ -9,10 +9,10 @@ use connect_nats_config::Config;
 use connect_nats_core::connect;
 use connect_nats_publisher::{CoreDelivery, Publisher};
 
+use super::connect_exit_code;
+
 /// Exit status when the configuration or the arguments are invalid.
 pub const EXIT_INVALID_INPUT: u8 = 2;
-/// Exit status when no server could be reached.
-pub const EXIT_UNREACHABLE: u8 = 3;
 /// Exit status when the event was not published (or not acknowledged).
 pub const EXIT_NOT_PUBLISHED: u8 = 1;
 
@@ -24,7 +24,7 @@ pub const EXIT_NOT_PUBLISHED: u8 = 1;
 The envelope is {\"type\",\"version\",\"data\",\"meta\":{\"ts\",\"by\"}}; headers Connect-Event-Type, \
 Connect-Service, Content-Type and (JetStream) Nats-Msg-Id are set.\n\n\
 Exit status: 0 published (JetStream: acknowledged); 1 not published; 2 invalid configuration or \
-arguments; 3 server unreachable."
+arguments; 3 server unreachable; 4 authentication rejected; 5 TLS failure."
 )]
 pub struct PublishArgs {
     /// Subject to publish to, e.g. `connect.invite.created`.
@@ -84,7 +84,7 @@ pub async fn run(args: PublishArgs) -> ExitCode {
         Ok(connection) => connection,
         Err(e) => {
             eprintln!("connect-nats publish: cannot connect: {e}");
-            return ExitCode::from(EXIT_UNREACHABLE);
+            return ExitCode::from(connect_exit_code(&e));
         }
     };
     let mut builder = Publisher::builder(connection.clone());

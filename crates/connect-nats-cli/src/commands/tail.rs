@@ -11,10 +11,10 @@ use connect_nats_core::connect;
 use connect_nats_publisher::{Envelope, HEADER_EVENT_TYPE};
 use futures::StreamExt;
 
+use super::connect_exit_code;
+
 /// Exit status when the configuration or the arguments are invalid.
 pub const EXIT_INVALID_INPUT: u8 = 2;
-/// Exit status when no server could be reached.
-pub const EXIT_UNREACHABLE: u8 = 3;
 
 /// Arguments of `connect-nats tail`.
 #[derive(Debug, Clone, Args)]
@@ -24,7 +24,8 @@ pub const EXIT_UNREACHABLE: u8 = 3;
 <subject> <type> v<version> by=<service> ts=<unix ms> <data as JSON>\n\
 Messages that are not standard envelopes are printed as `<subject> (raw) <payload>`.\n\
 Stops on Ctrl-C, or after --count messages.\n\n\
-Exit status: 0 stopped; 1 subscription failed; 2 invalid configuration or subject; 3 server unreachable."
+Exit status: 0 stopped; 1 subscription failed; 2 invalid configuration or subject; 3 server \
+unreachable; 4 authentication rejected; 5 TLS failure."
 )]
 pub struct TailArgs {
     /// Subject to listen on (wildcards allowed).
@@ -104,7 +105,7 @@ pub async fn run(args: TailArgs) -> ExitCode {
         Ok(connection) => connection,
         Err(e) => {
             eprintln!("connect-nats tail: cannot connect: {e}");
-            return ExitCode::from(EXIT_UNREACHABLE);
+            return ExitCode::from(connect_exit_code(&e));
         }
     };
     let mut subscriber = match connection.subscribe(args.subject.clone()).await {

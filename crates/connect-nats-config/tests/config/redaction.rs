@@ -163,3 +163,22 @@ fn errors_never_hold_a_secret() {
     }
     assert_eq!(errors.len(), 21);
 }
+
+/// A scheme-less URL whose password holds `://`: the text before it is not a
+/// scheme, and no part of the password may be quoted in the error.
+#[test]
+fn a_password_holding_a_scheme_separator_is_never_shown() {
+    for url in [
+        "svc:pw-0a1b2c3d4e5f://tail-9a8b7c@nats:4222",
+        "svc:pw-0a1b2c3d4e5f://tail-9a8b7c@nats:4222,nats://h:4222",
+    ] {
+        let e = Config::builder()
+            .without_process_env()
+            .env_vars([("NATS_URL", url)])
+            .build()
+            .unwrap_err();
+        let shown = format!("{e}\n{e:?}");
+        assert_hidden(&shown, &[PASSWORD, "svc:pw", "tail-9a8b7c"], url);
+        assert!(shown.contains("***@nats:4222"), "{shown}");
+    }
+}

@@ -175,7 +175,11 @@ impl ConsumerSpec {
             if !is_valid_subject(subject, true) {
                 return Err(invalid(
                     "filter_subjects",
-                    format!("contains `{subject}`, which is not a valid subject"),
+                    format!(
+                        "contains `{subject}`, which is not a valid subject; use dot-separated \
+                         non-empty tokens without whitespace, `*` or `>` as wildcards \
+                         (e.g. `connect.invite.>`)"
+                    ),
                 ));
             }
         }
