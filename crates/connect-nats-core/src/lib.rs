@@ -58,6 +58,11 @@
 //! outage durations, slow consumers and traffic are emitted through the
 //! `metrics` facade; see [`metrics`] for the names.
 //!
+//! ## Connection pool
+//! [`ConnectionPool`] opens N connections from one config (named
+//! `<client id>-<i>`) and maps each subject to one of them, so order is kept
+//! per subject; see [`pool`].
+//!
 //! ## Shutting down
 //! Call [`Connection::shutdown`] before exiting: dropping the connection
 //! without it may lose publishes still buffered in the client.

@@ -9,6 +9,9 @@
 //!   acknowledged JetStream publishing — one at a time (`publish_event`),
 //!   pipelined (`publish_event_async` → `PendingAck`, `publish_all`), retried
 //!   across disconnects with the same `Nats-Msg-Id` until the retry deadline.
+//! - [`PooledPublisher`]: the same over a
+//!   [`ConnectionPool`](connect_nats_core::ConnectionPool), each subject on
+//!   one of its connections (order kept per subject only).
 //! - [`EventPublisher`]: the trait service code is written against;
 //!   [`InMemoryPublisher`] implements it for unit tests without a server.
 //!
