@@ -813,3 +813,39 @@ async fn bad_subjects_and_oversize_payloads_are_refused_before_sending() {
     })
     .await;
 }
+
+/// A JetStream publish after the connection was shut down returns an error
+/// promptly: it never waits on an ack router whose subscription is gone (the
+/// default 30 s retry deadline would otherwise hide a hang).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_publish_after_shutdown_fails_promptly() {
+    bounded(async {
+        let server = NatsServer::start(ServerConfig::plain().jetstream());
+        let conn = connection(&server, "pub-js-after-shutdown").await;
+        create_stream(&conn, "AFTER", &["after.>"]).await;
+        let publisher = Publisher::new(conn.clone(), "connect-auth");
+        publisher
+            .publish_event("after.one", "after.one", &1)
+            .await
+            .expect("first publish starts the ack router");
+
+        conn.clone()
+            .shutdown(Duration::from_secs(5))
+            .await
+            .expect("shutdown");
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(
+            Duration::from_secs(10),
+            publisher.publish_event("after.two", "after.two", &2),
+        )
+        .await
+        .expect("a publish after shutdown must not hang");
+        assert!(result.is_err(), "publish after shutdown succeeded: {result:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
+    })
+    .await;
+}

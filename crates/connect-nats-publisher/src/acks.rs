@@ -48,6 +48,10 @@ pub(crate) struct AckRouter {
     next: AtomicU64,
     ack_timeout: Duration,
     pending: Mutex<HashMap<u64, Waiting>>,
+    /// Set (under the `pending` lock) when the dispatcher has stopped: no
+    /// ack can arrive any more, so registrations fail at once instead of
+    /// waiting for a sweep that will never run.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 /// A registered publish awaiting its ack; dropping it forgets the entry.
@@ -73,6 +77,7 @@ impl AckRouter {
             next: AtomicU64::new(1),
             ack_timeout,
             pending: Mutex::new(HashMap::with_capacity(1024)),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(dispatch(Arc::clone(&router), subscriber));
         Ok(router)
@@ -90,18 +95,29 @@ impl AckRouter {
         reply.push_str(&self.prefix);
         push_u64(&mut reply, token);
         let (tx, rx) = oneshot::channel();
-        self.lock().insert(
-            token,
-            Waiting {
-                tx,
-                sent: Instant::now(),
-            },
-        );
+        let mut pending = self.lock();
+        if !self.stopped.load(Ordering::Relaxed) {
+            pending.insert(
+                token,
+                Waiting {
+                    tx,
+                    sent: Instant::now(),
+                },
+            );
+        }
+        // else: `tx` is dropped here, so the receiver resolves at once.
+        drop(pending);
         Registration {
             reply: Subject::from(reply),
             token,
             rx,
         }
+    }
+
+    /// Whether the dispatcher has stopped (its subscription ended: the
+    /// connection was drained or closed): no ack will ever arrive here.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
     }
 
     /// Forgets a registration whose publish could not be sent.
@@ -247,7 +263,11 @@ async fn dispatch(router: Arc<AckRouter>, mut subscriber: async_nats::Subscriber
     }
     // Subscription ended (connection closed) or publisher dropped: waiting
     // publishes see their sender dropped.
-    router.lock().clear();
+    {
+        let mut pending = router.lock();
+        router.stopped.store(true, Ordering::Relaxed);
+        pending.clear();
+    }
     let _ = subscriber.unsubscribe().await;
 }
 

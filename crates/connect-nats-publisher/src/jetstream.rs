@@ -410,10 +410,16 @@ impl Job {
             let last = match attempt {
                 Attempt::Sent(Ok(rx)) => {
                     // The router's sweep expires a missing ack after
-                    // ack_timeout while its dispatcher runs; the deadline
-                    // timer is the backstop for when it has stopped (the
-                    // connection drained or closed), so no publish can hang.
-                    let result = tokio::time::timeout_at(deadline, rx).await;
+                    // ack_timeout, and once its dispatcher has stopped every
+                    // waiting (and new) registration resolves at once, so a
+                    // timer is only armed when the deadline is sooner.
+                    let result = if deadline.saturating_duration_since(Instant::now())
+                        > ack_timeout + ack_timeout / 2
+                    {
+                        Ok(rx.await)
+                    } else {
+                        tokio::time::timeout_at(deadline, rx).await
+                    };
                     let reconnected = connects(&self.inner) != self.epoch;
                     match result {
                         Ok(Ok(AckOutcome::Acked(ack))) => return Ok(ack),
@@ -455,6 +461,7 @@ impl Job {
                                 message: text,
                             })
                         }
+                        Ok(Err(_)) if self.router.is_stopped() => return Err(PublishError::Closed),
                         Ok(Err(_)) => format!("no acknowledgement within {ack_timeout:?}"),
                         Err(_) => "no acknowledgement before the retry deadline".to_owned(),
                     }
