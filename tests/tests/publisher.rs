@@ -840,7 +840,10 @@ async fn jetstream_publish_after_shutdown_fails_promptly() {
         )
         .await
         .expect("a publish after shutdown must not hang");
-        assert!(result.is_err(), "publish after shutdown succeeded: {result:?}");
+        assert!(
+            result.is_err(),
+            "publish after shutdown succeeded: {result:?}"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "took {:?}",
