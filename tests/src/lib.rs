@@ -31,11 +31,13 @@ mod material;
 mod monitor;
 mod process;
 mod server;
+mod wait;
 
 pub use backend::{Backend, BACKEND_ENV, DEFAULT_IMAGE, IMAGE_ENV, SERVER_BIN_ENV};
 pub use cluster::{Cluster, FORM_TIMEOUT, START_ATTEMPTS};
 pub use config::ServerConfig;
 pub use server::{NatsServer, POLL_TIMEOUT};
+pub use wait::{bounded, eventually, POLL_INTERVAL};
 
 /// How long a server binary may take to start (ports file written and client port accepting).
 pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

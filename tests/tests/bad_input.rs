@@ -12,7 +12,6 @@
 // Test code reports failures by panicking.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,18 +24,12 @@ use connect_nats_jetstream::{
     JetStreamError, KvSpec, StartFrom, StreamOutcome,
 };
 use connect_nats_publisher::{PublishError, Publisher};
-use connect_nats_testkit::{NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, NatsServer, ServerConfig};
 
 /// Upper bound for one test, servers included.
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The small max_payload of the server used for size rows.
 const MAX_PAYLOAD: u64 = 4096;
-
-async fn bounded<F: Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("test did not finish within its time bound");
-}
 
 // ---- labels: the exact kind of an outcome, as text ---------------------------------------------
 
@@ -764,7 +757,7 @@ fn stream(name: &str, subjects: &[&str]) -> StreamSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_runtime_inputs_fail_with_their_exact_kind() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let fixtures = Fixtures::new();
         let server = NatsServer::start(ServerConfig::plain().jetstream().max_payload(MAX_PAYLOAD));
         let no_js = NatsServer::start(ServerConfig::plain());
@@ -1141,7 +1134,7 @@ fn wire_size(message: &async_nats::Message) -> usize {
 /// is the exact wire size (so nothing that fits is refused).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payload_sizes_around_max_payload_never_break_the_connection() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain().jetstream().max_payload(MAX_PAYLOAD));
         let connection = connected(&server.url(), "bad-size-sweep").await;
         let publisher = Publisher::new(connection.clone(), "size-sweep");

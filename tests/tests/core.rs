@@ -4,7 +4,6 @@
 // Test helpers report failures by panicking, like the tests themselves.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,19 +12,13 @@ use connect_nats_core::{
     connect, connect_in_background, connect_or_degrade, ConnectError, Connection, ConnectionState,
     TlsProblem,
 };
-use connect_nats_testkit::{Cluster, NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, Cluster, NatsServer, ServerConfig};
 use futures::StreamExt;
 
 /// Upper bound for one test, servers included.
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Connect timeout used by most tests.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-async fn bounded<F: Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("test did not finish within its time bound");
-}
 
 fn server_url(url: &str) -> ServerUrl {
     let scheme = match url.split("://").next() {
@@ -134,7 +127,7 @@ fn assert_tls_error(result: Result<Connection, ConnectError>, want: TlsProblem, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_right_wrong_and_missing() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::token("s3cret-token"));
         let right = Auth::Token {
             token: Secret::new(server.token().expect("token")),
@@ -159,7 +152,7 @@ async fn token_right_wrong_and_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_password_right_wrong_and_missing() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::user_password("svc", "pa55word"));
         let (user, password) = server.user_password().expect("user/password");
         let right = Auth::UserPassword {
@@ -187,7 +180,7 @@ async fn user_password_right_wrong_and_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nkey_seed_file_right_wrong_and_missing() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::nkey());
         let right = Auth::NkeySeedFile {
             path: server.nkey_seed_path().expect("seed file").to_path_buf(),
@@ -214,7 +207,7 @@ async fn nkey_seed_file_right_wrong_and_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creds_file_right_wrong_and_missing() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::operator());
         let right = Auth::CredsFile {
             path: server.creds_path().expect("creds").to_path_buf(),
@@ -241,7 +234,7 @@ async fn creds_file_right_wrong_and_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inline_jwt_and_seed_right_wrong_and_missing() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::operator());
         let jwt = server.user_jwt().expect("jwt").to_owned();
         let right = Auth::Jwt {
@@ -265,7 +258,7 @@ async fn inline_jwt_and_seed_right_wrong_and_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_trusted_ca_connects_untrusted_ca_fails() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::tls());
         assert!(server.url().starts_with("tls://"));
         let ca = server.ca_path().expect("CA");
@@ -292,7 +285,7 @@ async fn tls_trusted_ca_connects_untrusted_ca_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_wrong_hostname_fails_as_tls() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         // A server whose certificate names another host, signed by a CA we trust.
         let dir = tempfile::tempdir().expect("temp dir");
         let pki = Pki::generate(dir.path(), "not-this-host.example");
@@ -319,7 +312,7 @@ async fn tls_wrong_hostname_fails_as_tls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_required_against_plain_text_server_fails_as_tls() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
         let config = Config {
             tls: TlsSettings {
@@ -350,7 +343,7 @@ fn config_with_url(url: &str, client_id: &str) -> Config {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mtls_with_client_cert_connects_without_is_rejected() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::mtls());
         let ca = server.ca_path().expect("CA");
         let mut with_cert = tls_config(&server, "core-mtls-ok", ca);
@@ -369,7 +362,7 @@ async fn mtls_with_client_cert_connects_without_is_rejected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_first_connects() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::tls().tls_first());
         let mut config = tls_config(&server, "core-tls-first", server.ca_path().expect("CA"));
         config.tls.first = true;
@@ -397,7 +390,7 @@ fn within(elapsed: Duration, limit: Duration, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_down_connect_fails_within_the_timeout() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let limit = CONNECT_TIMEOUT + CONNECT_TIMEOUT / 10;
         // Nobody listening: refused at once.
         let config = config_with_url(&format!("nats://127.0.0.1:{}", closed_port()), "core-down");
@@ -435,7 +428,7 @@ async fn server_down_connect_fails_within_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_connect_returns_at_once_and_connects_when_the_server_starts() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut server = NatsServer::start(ServerConfig::plain());
         server.stop();
         let config = config(&[server.url()], "core-background");
@@ -493,7 +486,7 @@ async fn next_payload(sub: &mut async_nats::Subscriber) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_and_restarted_server_the_connection_comes_back_by_itself() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut server = NatsServer::start(ServerConfig::plain());
         let config = config(&[server.url()], "core-restart");
         let connection = connect(&config).await.expect("connects");
@@ -546,7 +539,7 @@ async fn killed_and_restarted_server_the_connection_comes_back_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finite_reconnect_limit_then_closed() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut server = NatsServer::start(ServerConfig::plain());
         let mut config = config(&[server.url()], "core-limit");
         config.reconnect.max_reconnects = Some(3);
@@ -577,7 +570,7 @@ async fn finite_reconnect_limit_then_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_node_killed_the_client_moves_and_keeps_working() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut cluster = tokio::task::block_in_place(|| {
             let cluster = Cluster::start(3);
             cluster.wait_formed();
@@ -651,7 +644,7 @@ async fn cluster_node_killed_the_client_moves_and_keeps_working() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_server_rtt_and_state() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain().jetstream());
         let connection = connect(&config(&[server.url()], "core-health"))
             .await
@@ -674,7 +667,7 @@ async fn health_reports_server_rtt_and_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_delivers_buffered_publishes_then_closes() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
         let receiver = async_nats::connect(server.url()).await.expect("receiver");
         let mut sub = receiver
@@ -717,7 +710,7 @@ async fn shutdown_delivers_buffered_publishes_then_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_while_server_down_never_hangs_past_the_timeout() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut server = NatsServer::start(ServerConfig::plain());
         let mut config = config(&[server.url()], "core-shutdown-down");
         config.reconnect.wait = Duration::from_secs(5);
@@ -755,7 +748,7 @@ async fn shutdown_while_server_down_never_hangs_past_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_storm_is_counted_and_the_connection_survives() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
         let connection = connect(&config(&[server.url()], "core-slow"))
             .await

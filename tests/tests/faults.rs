@@ -25,7 +25,7 @@ use connect_nats_jetstream::{
 use connect_nats_publisher::{
     BufferLimits, BufferPolicy, CoreDelivery, PublishAck, PublishError, Publisher,
 };
-use connect_nats_testkit::{Cluster, NatsServer, ServerConfig};
+use connect_nats_testkit::{eventually, Cluster, NatsServer, ServerConfig};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use serde_json::json;
@@ -57,25 +57,6 @@ fn config(urls: &[String], client_id: &str) -> Config {
     config.reconnect.wait = Duration::from_millis(100);
     config.reconnect.max_wait = Duration::from_millis(500);
     config
-}
-
-/// Polls `check` until it returns `Some`, failing with `what` after `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The Prometheus recorder of this test binary, installed (with the log capture) before any

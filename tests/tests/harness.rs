@@ -5,22 +5,15 @@
 // Helpers outside #[test] fns fail tests the same way the tests do: by panicking.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::future::Future;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
 use async_nats::{Client, ConnectError, ConnectErrorKind, ConnectOptions};
-use connect_nats_testkit::{Cluster, NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, Cluster, NatsServer, ServerConfig};
 
 /// Upper bound for one test, servers included.
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
-
-async fn bounded<F: Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("test did not finish within its time bound");
-}
 
 /// Connects once (no retries) with a short connection timeout.
 async fn connect(url: &str, opts: ConnectOptions) -> Result<Client, ConnectError> {
@@ -70,7 +63,7 @@ fn other_user_seed() -> String {
 
 #[tokio::test]
 async fn plain_server_accepts_clients_and_shows_them_in_connz() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
         assert_eq!(server.url(), format!("nats://127.0.0.1:{}", server.port()));
         let _client =
@@ -94,7 +87,7 @@ async fn plain_server_accepts_clients_and_shows_them_in_connz() {
 
 #[tokio::test]
 async fn stop_and_restart_keep_the_ports() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut server = NatsServer::start(ServerConfig::plain());
         let (port, monitor) = (server.port(), server.monitor_port());
         server.stop();
@@ -114,7 +107,7 @@ async fn stop_and_restart_keep_the_ports() {
 
 #[tokio::test]
 async fn drop_kills_the_server_also_on_panic() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
         let (port, dir) = (server.port(), server.dir().to_path_buf());
         drop(server);
@@ -148,7 +141,7 @@ async fn drop_kills_the_server_also_on_panic() {
 
 #[tokio::test]
 async fn a_server_that_cannot_start_panics_with_its_log() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let message = std::thread::spawn(|| {
             let err = std::panic::catch_unwind(|| {
                 NatsServer::start(ServerConfig::plain().extra_config("no_such_option_xyz: {{{"))
@@ -166,7 +159,7 @@ async fn a_server_that_cannot_start_panics_with_its_log() {
 
 #[tokio::test]
 async fn max_payload_is_applied() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain().max_payload(4096));
         assert_eq!(server.varz()["max_payload"].as_u64(), Some(4096));
         let client = assert_connects(&server.url(), ConnectOptions::new()).await;
@@ -177,7 +170,7 @@ async fn max_payload_is_applied() {
 
 #[tokio::test]
 async fn lame_duck_mode_reaches_clients() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server =
             NatsServer::start(ServerConfig::plain().lame_duck_duration(Duration::from_secs(30)));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -206,7 +199,7 @@ async fn lame_duck_mode_reaches_clients() {
 
 #[tokio::test]
 async fn token_server_accepts_only_the_token() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::token("s3cret-token"));
         let url = server.url();
         assert_eq!(server.token(), Some("s3cret-token"));
@@ -226,7 +219,7 @@ async fn token_server_accepts_only_the_token() {
 
 #[tokio::test]
 async fn user_password_server_accepts_only_the_password() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::user_password("svc", "p4ss\"word"));
         let url = server.url();
         let (user, password) = server.user_password().expect("user/password");
@@ -250,7 +243,7 @@ async fn user_password_server_accepts_only_the_password() {
 
 #[tokio::test]
 async fn nkey_server_accepts_only_its_user_key() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::nkey());
         let url = server.url();
         let seed = server.nkey_seed().expect("nkey seed").to_string();
@@ -280,7 +273,7 @@ async fn nkey_server_accepts_only_its_user_key() {
 
 #[tokio::test]
 async fn operator_server_accepts_only_its_users_creds() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::operator().jetstream());
         let url = server.url();
         let creds = server.creds_path().expect("creds file");
@@ -338,7 +331,7 @@ fn trusting(ca: &Path) -> ConnectOptions {
 
 #[tokio::test]
 async fn tls_server_needs_a_client_that_trusts_its_ca() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::tls());
         let url = server.url();
         assert_eq!(url, format!("tls://localhost:{}", server.port()));
@@ -360,7 +353,7 @@ async fn tls_server_needs_a_client_that_trusts_its_ca() {
 
 #[tokio::test]
 async fn mtls_server_requires_a_client_cert_from_its_ca() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::mtls());
         let url = server.url();
         let ca = server.ca_path().expect("CA");
@@ -387,7 +380,7 @@ async fn mtls_server_requires_a_client_cert_from_its_ca() {
 
 #[tokio::test]
 async fn tls_first_server_needs_a_tls_first_client() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::tls().tls_first());
         let url = server.url();
         let ca = server.ca_path().expect("CA");
@@ -400,7 +393,7 @@ async fn tls_first_server_needs_a_tls_first_client() {
 
 #[tokio::test]
 async fn token_over_tls_combines_both() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::token("t").with_tls());
         let url = server.url();
         let ca = server.ca_path().expect("CA");
@@ -422,7 +415,7 @@ async fn stream_messages(url: &str, name: &str) -> u64 {
 
 #[tokio::test]
 async fn killed_jetstream_server_restarts_on_its_port_with_its_data() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut server = NatsServer::start(ServerConfig::plain().jetstream());
         let port = server.port();
         let store = server.store_dir().expect("store dir");
@@ -458,7 +451,7 @@ async fn killed_jetstream_server_restarts_on_its_port_with_its_data() {
 
 #[tokio::test]
 async fn three_node_cluster_forms_and_replicates() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut cluster = Cluster::start(3);
         assert_eq!(cluster.len(), 3);
         let urls = cluster.urls();

@@ -5,7 +5,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,17 +20,11 @@ use connect_nats_jetstream::{
     ConsumerSpec, Delivery, EnsureReport, HandlerError, JetStreamError, KvOperation, KvSpec,
     StreamOutcome, TypedKv,
 };
-use connect_nats_testkit::{Cluster, NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, eventually, Cluster, NatsServer, ServerConfig};
 use futures::StreamExt;
 
 /// Upper bound for one test, servers included.
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-async fn bounded<F: Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("test did not finish within its time bound");
-}
 
 fn config(urls: &[String], client_id: &str) -> Config {
     let mut config = Config {
@@ -61,22 +54,6 @@ async fn js_for(server: &NatsServer, client_id: &str) -> (Connection, Context) {
 
 fn js_server() -> NatsServer {
     NatsServer::start(ServerConfig::plain().jetstream())
-}
-
-/// Polls `check` until it returns `Some`, failing with `what` after `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 fn outcome<'a>(report: &'a EnsureReport, name: &str) -> &'a StreamOutcome {
@@ -168,7 +145,7 @@ fn refunds() -> StreamSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ensure_streams_creates_then_leaves_alone_then_updates() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = js_server();
         let (_c, js) = js_for(&server, "js-ensure").await;
 
@@ -229,7 +206,7 @@ async fn ensure_streams_creates_then_leaves_alone_then_updates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_keeps_settings_the_spec_does_not_express() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = js_server();
         let (_c, js) = js_for(&server, "js-keep").await;
         assert!(ensure_streams(&js, &[orders()]).await.is_success());
@@ -263,7 +240,7 @@ async fn update_keeps_settings_the_spec_does_not_express() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_updatable_drift_fails_naming_the_field_and_does_not_block_the_others() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = js_server();
         let (_c, js) = js_for(&server, "js-drift").await;
         assert!(ensure_streams(&js, &[orders(), refunds()])
@@ -364,7 +341,7 @@ async fn non_updatable_drift_fails_naming_the_field_and_does_not_block_the_other
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_reports_without_changing_anything() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = js_server();
         let (_c, js) = js_for(&server, "js-dry").await;
         assert!(ensure_streams(&js, &[orders()]).await.is_success());
@@ -390,7 +367,7 @@ async fn dry_run_reports_without_changing_anything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_with_jetstream_applies_the_default_streams() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         // The default streams reserve 1 GiB + 1 MiB of file storage.
         let store = tempfile::tempdir().expect("tempdir");
         let server = NatsServer::start(ServerConfig::plain().extra_config(format!(
@@ -431,7 +408,7 @@ async fn connect_with_jetstream_applies_the_default_streams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_problems_never_fail_the_connect() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         // No JetStream on this server: connected, with every stream failed and why.
         let server = NatsServer::start(ServerConfig::plain());
         let js = connect_with_jetstream(&config(&[server.url()], "js-nojs"), &[])
@@ -465,7 +442,7 @@ async fn stream_problems_never_fail_the_connect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_domain_and_api_prefix_are_honoured() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let store = tempfile::tempdir().expect("tempdir");
         let server = NatsServer::start(ServerConfig::plain().extra_config(format!(
             "jetstream {{\n  store_dir: \"{}\"\n  domain: hub\n}}",
@@ -531,7 +508,7 @@ fn fast_spec(durable: &str) -> ConsumerSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_messages_with_every_tenth_failing_once_are_all_acked_once() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = js_server();
         let (_c, js) = js_for(&server, "js-1000").await;
         work_stream(&js, StorageKind::File).await;
@@ -612,7 +589,7 @@ async fn a_thousand_messages_with_every_tenth_failing_once_are_all_acked_once() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_that_always_fails_dead_letters_after_max_deliver() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = js_server();
         let (_c, js) = js_for(&server, "js-dlq").await;
         work_stream(&js, StorageKind::File).await;
@@ -685,7 +662,7 @@ async fn a_handler_that_always_fails_dead_letters_after_max_deliver() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_errors_and_undecodable_payloads_dead_letter_at_once() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = js_server();
         let (_c, js) = js_for(&server, "js-permanent").await;
         work_stream(&js, StorageKind::Memory).await;
@@ -782,7 +759,7 @@ async fn permanent_errors_and_undecodable_payloads_dead_letter_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_handlers_are_kept_alive_by_progress_acks() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = js_server();
         let (_c, js) = js_for(&server, "js-slow").await;
         work_stream(&js, StorageKind::Memory).await;
@@ -825,7 +802,7 @@ async fn slow_handlers_are_kept_alive_by_progress_acks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_during_handling_loses_nothing() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = js_server();
         let (_c, js) = js_for(&server, "js-stop").await;
         work_stream(&js, StorageKind::File).await;
@@ -975,7 +952,7 @@ async fn consume_across_a_restart(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumption_resumes_after_a_graceful_restart_with_each_message_acked_once() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let (successes, stats) = consume_across_a_restart(false, "graceful").await;
         assert_eq!(successes.len(), 300, "nothing lost");
         let twice: Vec<_> = successes
@@ -992,7 +969,7 @@ async fn consumption_resumes_after_a_graceful_restart_with_each_message_acked_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumption_resumes_after_the_server_is_killed_and_restarted() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let (successes, stats) = consume_across_a_restart(true, "survivor").await;
         // At least once: nothing lost. A SIGKILL can lose the server's last ~100 ms of
         // consumer state (nats-server writes it at most ten times a second), so the
@@ -1006,7 +983,7 @@ async fn consumption_resumes_after_the_server_is_killed_and_restarted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consume_refuses_a_missing_stream_and_an_invalid_spec() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = js_server();
         let (_c, js) = js_for(&server, "js-refuse").await;
         let noop = |_d: Delivery| async { Ok(()) };
@@ -1031,7 +1008,7 @@ async fn consume_refuses_a_missing_stream_and_an_invalid_spec() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replicated_stream_on_three_nodes_survives_losing_one() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut cluster = tokio::task::block_in_place(|| Cluster::start(3));
         let urls = cluster.urls();
         let connection = connect(&config(&urls, "js-cluster"))
@@ -1119,7 +1096,7 @@ struct Session {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_key_value_round_trips_and_names_undecodable_keys() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = js_server();
         let (_c, js) = js_for(&server, "js-kv").await;
         let spec = KvSpec {
@@ -1216,7 +1193,7 @@ async fn typed_key_value_round_trips_and_names_undecodable_keys() {
 /// again. It now re-pulls as soon as the client has reconnected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumption_resumes_at_once_after_a_quick_kill_and_restart() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut server = js_server();
         let (_connection, js) = js_for(&server, "quick").await;
         work_stream(&js, StorageKind::File).await;

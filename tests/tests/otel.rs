@@ -6,7 +6,6 @@
 //! `tracing-opentelemetry`) as the global `tracing` subscriber of this test binary; each test
 //! finds its own spans by trace id.
 
-use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use connect_nats_core::{connect, Connection, ConnectionPool};
 use connect_nats_jetstream::{consume, ConsumerSpec, Delivery, HandlerError};
 use connect_nats_publisher::otel::{HEADER_TRACEPARENT, HEADER_TRACESTATE};
 use connect_nats_publisher::{PooledPublisher, Publisher};
-use connect_nats_testkit::{NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, NatsServer, ServerConfig};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use opentelemetry::trace::{
@@ -31,12 +30,6 @@ use tracing_subscriber::layer::SubscriberExt;
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait for one message or one exported span.
 const WAIT: Duration = Duration::from_secs(15);
-
-async fn bounded<F: Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("test did not finish within its time bound");
-}
 
 /// The exporter behind the global subscriber (installed on first use).
 fn exporter() -> &'static InMemorySpanExporter {
@@ -165,7 +158,7 @@ fn report_to(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_id_survives_publisher_to_jetstream_to_consumer() {
     exporter();
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain().jetstream());
         let connection = connection(&server, "otel-js").await;
         let js = create_stream(&connection, "OTEL_ORDERS", &["otel.orders.>"]).await;
@@ -238,7 +231,7 @@ async fn trace_id_survives_publisher_to_jetstream_to_consumer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_without_trace_context_starts_a_new_trace_in_the_consumer() {
     exporter();
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain().jetstream());
         let connection = connection(&server, "otel-untraced").await;
         let js = create_stream(&connection, "OTEL_PLAIN", &["otel.plain.>"]).await;
@@ -280,7 +273,7 @@ async fn a_message_without_trace_context_starts_a_new_trace_in_the_consumer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_and_pooled_publishes_carry_the_current_trace_context() {
     exporter();
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
         let connection = connection(&server, "otel-core").await;
         let publisher = Publisher::new(connection.clone(), "notifier");

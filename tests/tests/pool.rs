@@ -6,7 +6,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use async_nats::jetstream::{self, stream};
 use connect_nats_config::{Config, Scheme, ServerUrl};
 use connect_nats_core::{ConnectError, ConnectionPool, ConnectionState};
 use connect_nats_publisher::{Event, EventPublisher, PooledPublisher, PublishError};
-use connect_nats_testkit::{NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, NatsServer, ServerConfig};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,12 +22,6 @@ use serde_json::Value;
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest wait for one message or state change.
 const WAIT: Duration = Duration::from_secs(15);
-
-async fn bounded<F: Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("test did not finish within its time bound");
-}
 
 fn config(url: &str, client_id: &str) -> Config {
     Config {
@@ -97,7 +90,7 @@ struct Seq {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_are_named_client_id_dash_index_in_connz() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
         let pool = pool(&server, "pool-names", 3).await;
         assert_eq!(pool.size(), 3);
@@ -132,7 +125,7 @@ async fn members_are_named_client_id_dash_index_in_connz() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_subject_keeps_one_connection_and_its_order() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         const BURST: u32 = 3_000;
         let server = NatsServer::start(ServerConfig::plain());
         let pool = pool(&server, "pool-order", 4).await;
@@ -204,7 +197,7 @@ async fn one_subject_keeps_one_connection_and_its_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_spread_over_every_connection_and_metrics_are_per_member() {
     metrics();
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         const PER_SUBJECT: u64 = 50;
         let server = NatsServer::start(ServerConfig::plain());
         let pool = pool(&server, "pool-spread", 4).await;
@@ -253,7 +246,7 @@ async fn publishes_spread_over_every_connection_and_metrics_are_per_member() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_jetstream_publishes_are_acked_and_stored() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain().jetstream());
         let pool = pool(&server, "pool-js", 3).await;
         let js = jetstream::new(pool.get(0).unwrap().client().clone());
@@ -299,7 +292,7 @@ async fn pooled_jetstream_publishes_are_acked_and_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_every_connection() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
         let pool = ConnectionPool::connect_in_background(&config(&server.url(), "pool-close"), 4)
             .await
@@ -335,7 +328,7 @@ async fn shutdown_closes_every_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_is_all_or_nothing() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
         let err = ConnectionPool::connect(&config(&server.url(), "pool-zero"), 0)
             .await

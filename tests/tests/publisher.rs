@@ -3,7 +3,6 @@
 //! publishes, the disconnected-buffer policies, bad subjects and oversize payloads.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use connect_nats_publisher::{
     BufferLimits, BufferPolicy, CoreDelivery, Envelope, Event, PublishError, Publisher,
     CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_MSG_ID, HEADER_SERVICE,
 };
-use connect_nats_testkit::{NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, NatsServer, ServerConfig};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -23,12 +22,6 @@ use serde::{Deserialize, Serialize};
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 /// Longest wait for one message or state change.
 const WAIT: Duration = Duration::from_secs(15);
-
-async fn bounded<F: Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("test did not finish within its time bound");
-}
 
 fn config(url: &str, client_id: &str) -> Config {
     let mut config = Config {
@@ -148,7 +141,7 @@ async fn stored_messages(js: &jetstream::Context, name: &str) -> Vec<jetstream::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_event_round_trip_with_headers() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
         let conn = connection(&server, "pub-core-rt").await;
         let mut sub = conn.subscribe("connect.>").await.expect("subscribe");
@@ -220,7 +213,7 @@ async fn core_event_round_trip_with_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_event_round_trip_with_headers() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain().jetstream());
         let conn = connection(&server, "pub-js-rt").await;
         let js = create_stream(&conn, "EVENTS", &["connect.>"]).await;
@@ -270,7 +263,7 @@ async fn jetstream_event_round_trip_with_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_pipelined_events_acked_and_stored_once() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         const N: u32 = 10_000;
         let server = NatsServer::start(ServerConfig::plain().jetstream());
         let conn = connection(&server, "pub-js-10k").await;
@@ -315,7 +308,7 @@ async fn ten_thousand_pipelined_events_acked_and_stored_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unawaited_window_fails_with_timeout_instead_of_hanging() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain().jetstream());
         let conn = connection(&server, "pub-js-window").await;
         create_stream(&conn, "EVENTS", &["connect.>"]).await;
@@ -355,7 +348,7 @@ async fn unawaited_window_fails_with_timeout_instead_of_hanging() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_killed_and_restarted_during_5000_publishes_stores_each_once() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         const N: u32 = 5_000;
         const WINDOW: usize = 256;
         let mut server = NatsServer::start(ServerConfig::plain().jetstream());
@@ -497,7 +490,7 @@ fn limits(max_messages: usize) -> BufferLimits {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffer_fail_fast_refuses_when_full_and_flushes_in_order() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let (mut server, conn, mut sub, publisher) =
             buffer_setup("pub-buf-ff", limits(3), BufferPolicy::FailFast).await;
         tokio::task::block_in_place(|| server.kill());
@@ -552,7 +545,7 @@ async fn buffer_fail_fast_refuses_when_full_and_flushes_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffer_drop_oldest_keeps_the_newest() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let (mut server, conn, mut sub, publisher) =
             buffer_setup("pub-buf-do", limits(3), BufferPolicy::DropOldest).await;
         tokio::task::block_in_place(|| server.kill());
@@ -587,7 +580,7 @@ async fn buffer_drop_oldest_keeps_the_newest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffer_wait_times_out_or_proceeds_when_room_frees() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let (mut server, conn, mut sub, short) = buffer_setup(
             "pub-buf-wait",
             limits(2),
@@ -676,7 +669,7 @@ async fn buffer_wait_times_out_or_proceeds_when_room_frees() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffer_byte_limit_is_enforced() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let (mut server, conn, _sub, publisher) = buffer_setup(
             "pub-buf-bytes",
             BufferLimits {
@@ -726,7 +719,7 @@ async fn buffer_byte_limit_is_enforced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_subjects_and_oversize_payloads_are_refused_before_sending() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain().jetstream().max_payload(1024));
         let conn = connection(&server, "pub-bad").await;
         create_stream(&conn, "EVENTS", &["connect.>"]).await;
@@ -819,7 +812,7 @@ async fn bad_subjects_and_oversize_payloads_are_refused_before_sending() {
 /// default 30 s retry deadline would otherwise hide a hang).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_publish_after_shutdown_fails_promptly() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain().jetstream());
         let conn = connection(&server, "pub-js-after-shutdown").await;
         create_stream(&conn, "AFTER", &["after.>"]).await;

@@ -15,7 +15,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::fmt::Debug;
-use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -27,16 +26,10 @@ use connect_nats_core::{
 };
 use connect_nats_jetstream::{connect_with_jetstream, StreamSpec};
 use connect_nats_publisher::Publisher;
-use connect_nats_testkit::{NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, NatsServer, ServerConfig};
 
 /// Upper bound for one test, servers included.
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-async fn bounded<F: Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("test did not finish within its time bound");
-}
 
 // ---- log capture -------------------------------------------------------------------------------
 
@@ -320,7 +313,7 @@ async fn use_connection(connection: &Connection, secrets: &Secrets) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_never_leaks() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let token = random_secret("tok");
         let wrong = random_secret("badtok");
         let mut secrets = Secrets::default();
@@ -352,7 +345,7 @@ async fn token_never_leaks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_password_never_leaks() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let password = random_secret("pw");
         let wrong = random_secret("badpw");
         let mut secrets = Secrets::default();
@@ -390,7 +383,7 @@ async fn user_password_never_leaks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nkey_seed_file_never_leaks() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut server = NatsServer::start(ServerConfig::nkey());
         let other = NatsServer::start(ServerConfig::nkey());
         let mut secrets = Secrets::default();
@@ -423,7 +416,7 @@ async fn nkey_seed_file_never_leaks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creds_file_never_leaks() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut server = NatsServer::start(ServerConfig::operator().jetstream());
         let other = NatsServer::start(ServerConfig::operator());
         let mut secrets = Secrets::default();
@@ -469,7 +462,7 @@ async fn creds_file_never_leaks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inline_jwt_and_seed_never_leak() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut server = NatsServer::start(ServerConfig::operator());
         let other = NatsServer::start(ServerConfig::operator());
         let jwt = server.user_jwt().expect("jwt").to_owned();
@@ -523,7 +516,7 @@ async fn inline_jwt_and_seed_never_leak() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_scenarios_never_leak() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let token = random_secret("tlstok");
         let mut secrets = Secrets::default();
         secrets.add(&token);
@@ -572,7 +565,7 @@ async fn tls_scenarios_never_leak() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mtls_scenarios_never_leak() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let password = random_secret("mtlspw");
         let mut secrets = Secrets::default();
         secrets.add(&password);
@@ -787,7 +780,7 @@ fn config_errors_never_show_secrets() {
 /// `connect` refuses an unusable secret before touching the network, without echoing it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_errors_for_bad_secrets_never_show_them() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         logs();
         let seed = nkeys::KeyPair::new_user().seed().expect("seed");
         let broken_seed = format!("{}A", &seed[..57]);

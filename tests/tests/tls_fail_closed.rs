@@ -15,7 +15,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,19 +22,13 @@ use connect_nats_config::{Config, ConfigErrorKind, Scheme, ServerUrl, TlsSetting
 use connect_nats_core::{
     connect, connect_in_background, connect_or_degrade, ConnectError, ConnectionState, TlsProblem,
 };
-use connect_nats_testkit::{NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, NatsServer, ServerConfig};
 use serde_json::Value;
 
 /// Upper bound for the whole test, server included.
 const TEST_TIMEOUT: Duration = Duration::from_secs(240);
 /// Prefix of every client id this file uses (how `/connz` entries are recognised).
 const PREFIX: &str = "tlsfc-";
-
-async fn bounded<F: Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("test did not finish within its time bound");
-}
 
 /// How the server is addressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,7 +279,7 @@ fn acceptable(combo: &Combo, outcome: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_asked_for_never_falls_back_to_plain_text() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(
             ServerConfig::plain().extra_config("websocket {\n  port: -1\n  no_tls: true\n}"),
         );

@@ -2,20 +2,13 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use connect_nats_testkit::{NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, NatsServer, ServerConfig};
 
 /// Upper bound for one test, servers included.
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-async fn bounded<F: Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("test did not finish within its time bound");
-}
 
 fn within(elapsed: Duration, limit: Duration, what: &str) {
     assert!(
@@ -58,7 +51,7 @@ fn run_check(bin: &Path, home: &Path, env: &[(&str, &str)]) -> Run {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_command_against_a_token_server() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_connect-nats"));
         let home = tempfile::tempdir().expect("temp home");
         let mut server = NatsServer::start(ServerConfig::token("check-T0KEN").jetstream());

@@ -1,0 +1,39 @@
+//! Time bounds for tests: every test finishes or fails within a limit, and
+//! waits for a condition by polling it with a deadline, never by sleeping a
+//! guessed amount.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// How often [`eventually`] polls its condition.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Runs `test`, failing with a clear message if it takes longer than `limit`.
+pub async fn bounded<F: Future>(limit: Duration, test: F) -> F::Output {
+    match tokio::time::timeout(limit, test).await {
+        Ok(output) => output,
+        Err(_) => panic!("test did not finish within its time bound ({limit:?})"),
+    }
+}
+
+/// Polls `check` every [`POLL_INTERVAL`] until it returns `Some`, failing
+/// with `what` once `limit` has passed.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
