@@ -12,7 +12,7 @@ use connect_nats_core::{
     connect, connect_in_background, connect_or_degrade, ConnectError, Connection, ConnectionState,
     TlsProblem,
 };
-use connect_nats_testkit::{bounded, Cluster, NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, subscribe_registered, Cluster, NatsServer, ServerConfig};
 use futures::StreamExt;
 
 /// Upper bound for one test, servers included.
@@ -606,8 +606,7 @@ async fn cluster_node_killed_the_client_moves_and_keeps_working() {
         let witness = async_nats::connect(cluster.nodes()[other].url())
             .await
             .expect("witness");
-        let mut witness_sub = witness.subscribe("core.cluster").await.expect("subscribe");
-        witness.flush().await.expect("flush");
+        let mut witness_sub = subscribe_registered(&witness, "core.cluster").await;
 
         tokio::task::block_in_place(|| cluster.node(on).kill());
         connection
@@ -670,11 +669,8 @@ async fn shutdown_delivers_buffered_publishes_then_closes() {
     bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
         let receiver = async_nats::connect(server.url()).await.expect("receiver");
-        let mut sub = receiver
-            .subscribe("core.shutdown")
-            .await
-            .expect("subscribe");
-        receiver.flush().await.expect("flush");
+        // Another connection publishes: registered on the server, not only sent.
+        let mut sub = subscribe_registered(&receiver, "core.shutdown").await;
 
         let connection = connect(&config(&[server.url()], "core-shutdown"))
             .await

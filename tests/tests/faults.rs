@@ -25,7 +25,7 @@ use connect_nats_jetstream::{
 use connect_nats_publisher::{
     BufferLimits, BufferPolicy, CoreDelivery, PublishAck, PublishError, Publisher,
 };
-use connect_nats_testkit::{eventually, Cluster, NatsServer, ServerConfig};
+use connect_nats_testkit::{eventually, subscribe_registered, Cluster, NatsServer, ServerConfig};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use serde_json::json;
@@ -821,8 +821,7 @@ async fn a_slow_consumer_is_reported_and_the_connection_stays_up() {
             .await
             .expect("connects");
         // Subscribed, but not reading while the flood arrives.
-        let mut slow = conn.subscribe("slow.flood").await.expect("subscribe");
-        conn.flush().await.expect("flush");
+        let mut slow = subscribe_registered(&conn, "slow.flood").await;
         let producer = connect(&config(&[server.url()], "faults-flood"))
             .await
             .expect("connects");

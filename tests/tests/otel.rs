@@ -15,7 +15,7 @@ use connect_nats_core::{connect, Connection, ConnectionPool};
 use connect_nats_jetstream::{consume, ConsumerSpec, Delivery, HandlerError};
 use connect_nats_publisher::otel::{HEADER_TRACEPARENT, HEADER_TRACESTATE};
 use connect_nats_publisher::{PooledPublisher, Publisher};
-use connect_nats_testkit::{bounded, NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, subscribe_registered, NatsServer, ServerConfig};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use opentelemetry::trace::{
@@ -281,12 +281,9 @@ async fn core_and_pooled_publishes_carry_the_current_trace_context() {
             .await
             .expect("pool connects");
         let pooled = PooledPublisher::new(pool, "notifier");
-        let mut sub = connection
-            .client()
-            .subscribe("otel.core.>")
-            .await
-            .expect("subscribe");
-        connection.client().flush().await.expect("flush");
+        // The pool publishes on other connections: the subscription must be
+        // registered on the server, not only written to the socket.
+        let mut sub = subscribe_registered(connection.client(), "otel.core.>").await;
 
         let span = tracing::info_span!("notify");
         let traced = span_context(&span);

@@ -13,7 +13,7 @@ use async_nats::jetstream::{self, stream};
 use connect_nats_config::{Config, Scheme, ServerUrl};
 use connect_nats_core::{ConnectError, ConnectionPool, ConnectionState};
 use connect_nats_publisher::{Event, EventPublisher, PooledPublisher, PublishError};
-use connect_nats_testkit::{bounded, NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, subscribe_registered, NatsServer, ServerConfig};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -133,8 +133,8 @@ async fn one_subject_keeps_one_connection_and_its_order() {
         let watcher = connect_nats_core::connect(&config(&server.url(), "pool-order-watcher"))
             .await
             .unwrap();
-        let mut sub = watcher.subscribe("pool.order.>").await.unwrap();
-        watcher.flush().await.unwrap();
+        // The pool publishes on other connections: registered, not only sent.
+        let mut sub = subscribe_registered(&watcher, "pool.order.>").await;
 
         let subjects: Vec<String> = (0..8).map(|s| format!("pool.order.s{s}")).collect();
         for s in &subjects {
