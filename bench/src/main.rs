@@ -1,13 +1,17 @@
 //! `connect-nats-bench`: connect-nats-publisher against hand-written async-nats, side by side in
 //! one process on one server, with 128-byte event data.
 //!
-//! Scenarios (each run `--rounds` times, interleaved; the median is reported):
+//! Three phases, in this order, each scenario run `--rounds` times with the two sides of a ratio
+//! back to back (alternating which goes first); rates are medians, ratios the median of per-round
+//! ratios. Core and pool run before any JetStream traffic: the server writes its file store
+//! behind, and that background work skewed interleaved core rounds by up to 2x.
+//!
 //! - core: raw `publish_with_headers` of a pre-serialized envelope with pre-built headers, vs
 //!   `Publisher::publish_event_core` (which serializes and builds headers per event);
+//! - pool (`pool.rs`): 8 concurrent tasks publishing core events over one connection vs a
+//!   `ConnectionPool` of 4 (`PooledPublisher`), with raw async-nats for reference;
 //! - JetStream: raw publish awaiting each ack in turn (the original library's way), raw with a
 //!   hand-written window of in-flight `PublishAckFuture`s, and `Publisher::publish_all`.
-//! - pool (`pool.rs`): 8 concurrent tasks publishing core events over one connection vs a
-//!   `ConnectionPool` of 4 (`PooledPublisher`), with raw async-nats for reference.
 //!
 //! The raw JetStream runs send the same message as the publisher (pre-serialized envelope, the
 //! same headers and a unique `Nats-Msg-Id` each), so the ratios measure the library's overhead.
@@ -57,7 +61,7 @@ struct Args {
     #[arg(long, default_value_t = connect_nats_publisher::DEFAULT_WINDOW)]
     window: usize,
     /// Rounds per scenario (rates: median; ratios: median of per-round ratios).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 9)]
     rounds: usize,
     /// Run only these scenarios (diagnostics): raw_core, publisher_core, raw_js_sequential,
     /// raw_js_pipelined, publisher_js, pool. Ratios of skipped scenarios are meaningless.
@@ -98,10 +102,17 @@ fn data() -> BenchData {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    // On a worker thread, as a service's publishing code runs (a handler
+    // task), not on the thread that blocks on `main`: that would add a third
+    // busy thread to the runtime's two workers and the server on two cores.
+    match tokio::spawn(run(args)).await {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("connect-nats-bench: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("connect-nats-bench: the benchmark task failed: {e}");
             ExitCode::FAILURE
         }
     }
@@ -147,17 +158,6 @@ async fn run(args: Args) -> Result<(), BoxError> {
         "memory" => stream::StorageType::Memory,
         _ => stream::StorageType::File,
     };
-    let js = jetstream::new(client.clone());
-    let _ = js.delete_stream(STREAM).await;
-    js.create_stream(stream::Config {
-        name: STREAM.to_owned(),
-        subjects: vec!["bench.js.>".to_owned()],
-        storage,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| format!("create stream {STREAM}: {e}"))?;
-
     let publisher = Publisher::builder(connection.clone())
         .service_name(SERVICE)
         .window(args.window)
@@ -187,12 +187,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         storage
     );
 
-    // Warm-up (connections, stream, allocator).
-    raw_core(&client, &headers, &envelope, 20_000).await?;
-    publisher_core(&publisher, &data, 20_000).await?;
-    raw_js_window(&js, &headers, &envelope, 2_000, args.window).await?;
-    publisher_js(&publisher, &data, 2_000).await?;
-
+    let runs = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let (mut rc, mut pc, mut rs, mut rp, mut pj) = (
         Samples::default(),
         Samples::default(),
@@ -200,7 +195,12 @@ async fn run(args: Args) -> Result<(), BoxError> {
         Samples::default(),
         Samples::default(),
     );
-    let runs = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+
+    // Phase 1, core. Every core run comes before any JetStream traffic: the
+    // server writes its file store behind, and that background work skewed
+    // core rounds by up to 2x when the phases were interleaved.
+    raw_core(&client, &headers, &envelope, 20_000).await?;
+    publisher_core(&publisher, &data, 20_000).await?;
     for round in 1..=args.rounds {
         // Alternate which side goes first, so drift in machine load does not
         // favour one side.
@@ -220,6 +220,32 @@ async fn run(args: Args) -> Result<(), BoxError> {
                 });
             }
         }
+        eprintln!(
+            "core round {round}: raw {:.0} / publisher {:.0} msgs/s ({:.2}x)",
+            rc.0[round - 1],
+            pc.0[round - 1],
+            pc.0[round - 1] / rc.0[round - 1].max(1e-9)
+        );
+    }
+
+    // Phase 2, the pool (core publishing too, so still before JetStream).
+    let pool_results = pool::scenario(&args, &config, &headers, &envelope).await?;
+
+    // Phase 3, JetStream.
+    let js = jetstream::new(client.clone());
+    let _ = js.delete_stream(STREAM).await;
+    js.create_stream(stream::Config {
+        name: STREAM.to_owned(),
+        subjects: vec!["bench.js.>".to_owned()],
+        storage,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("create stream {STREAM}: {e}"))?;
+    raw_js_window(&js, &headers, &envelope, 2_000, args.window).await?;
+    publisher_js(&publisher, &data, 2_000).await?;
+    for round in 1..=args.rounds {
+        let raw_first = round % 2 == 1;
         purge(&js).await?;
         rs.0.push(if runs("raw_js_sequential") {
             raw_js_sequential(&js, &headers, &envelope, args.js_sequential_messages).await?
@@ -243,8 +269,10 @@ async fn run(args: Args) -> Result<(), BoxError> {
             }
         }
         eprintln!(
-            "round {round}: core raw {:.0} / publisher {:.0}; js sequential {:.0} / raw window {:.0} / publisher {:.0} msgs/s",
-            rc.0[round - 1], pc.0[round - 1], rs.0[round - 1], rp.0[round - 1], pj.0[round - 1]
+            "JetStream round {round}: sequential {:.0} / raw window {:.0} / publisher {:.0} msgs/s",
+            rs.0[round - 1],
+            rp.0[round - 1],
+            pj.0[round - 1]
         );
     }
     let _ = js.delete_stream(STREAM).await;
@@ -293,7 +321,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         args.window, args.rounds
     );
 
-    let results = serde_json::json!({
+    let mut results = serde_json::json!({
         "raw_core_msgs_per_s": raw_core_msgs_per_s,
         "publisher_core_msgs_per_s": publisher_core_msgs_per_s,
         "raw_js_sequential_msgs_per_s": raw_js_sequential_msgs_per_s,
@@ -316,7 +344,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
             "raw_js_pipelined": rp.0, "publisher_js": pj.0,
         },
     });
-    let results = pool::scenario(&args, &config, &headers, &envelope, results).await?;
+    if let (Some(map), Some(pool)) = (results.as_object_mut(), pool_results.as_object()) {
+        map.extend(pool.clone());
+    }
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }

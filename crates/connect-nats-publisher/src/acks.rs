@@ -11,6 +11,7 @@
 //! reconnect; acks lost with the old socket expire and are retried.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -37,6 +38,29 @@ pub(crate) enum AckOutcome {
     Rejected(String),
 }
 
+/// Hashes the router's tokens with one multiply (Fibonacci hashing). The
+/// tokens are sequential numbers this process made up, not input an attacker
+/// chooses, so the default SipHash (which showed in profiles) buys nothing.
+#[derive(Default)]
+struct TokenHasher(u64);
+
+impl Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Waiting publishes by token.
+type PendingMap = HashMap<u64, Waiting, BuildHasherDefault<TokenHasher>>;
+
 struct Waiting {
     tx: oneshot::Sender<AckOutcome>,
     sent: Instant,
@@ -47,7 +71,7 @@ pub(crate) struct AckRouter {
     prefix: String,
     next: AtomicU64,
     ack_timeout: Duration,
-    pending: Mutex<HashMap<u64, Waiting>>,
+    pending: Mutex<PendingMap>,
     /// Set (under the `pending` lock) when the dispatcher has stopped: no
     /// ack can arrive any more, so registrations fail at once instead of
     /// waiting for a sweep that will never run.
@@ -76,20 +100,24 @@ impl AckRouter {
             prefix: format!("{inbox}."),
             next: AtomicU64::new(1),
             ack_timeout,
-            pending: Mutex::new(HashMap::with_capacity(1024)),
+            pending: Mutex::new(PendingMap::with_capacity_and_hasher(
+                1024,
+                BuildHasherDefault::default(),
+            )),
             stopped: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(dispatch(Arc::clone(&router), subscriber));
         Ok(router)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Waiting>> {
+    fn lock(&self) -> MutexGuard<'_, PendingMap> {
         // Critical sections are single map operations: recover from poison.
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a publish before it is sent (so a fast ack finds it).
-    pub(crate) fn register(&self) -> Registration {
+    /// Registers a publish before it is sent (so a fast ack finds it);
+    /// `sent` (the caller's clock reading) starts its ack timeout.
+    pub(crate) fn register(&self, sent: Instant) -> Registration {
         let token = self.next.fetch_add(1, Ordering::Relaxed);
         let mut reply = String::with_capacity(self.prefix.len() + 20);
         reply.push_str(&self.prefix);
@@ -97,13 +125,7 @@ impl AckRouter {
         let (tx, rx) = oneshot::channel();
         let mut pending = self.lock();
         if !self.stopped.load(Ordering::Relaxed) {
-            pending.insert(
-                token,
-                Waiting {
-                    tx,
-                    sent: Instant::now(),
-                },
-            );
+            pending.insert(token, Waiting { tx, sent });
         }
         // else: `tx` is dropped here, so the receiver resolves at once.
         drop(pending);
@@ -274,6 +296,21 @@ async fn dispatch(router: Arc<AckRouter>, mut subscriber: async_nats::Subscriber
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_hashes_spread_over_low_and_high_bits() {
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<TokenHasher>::default();
+        let hashes: Vec<u64> = (1..=1024u64).map(|t| build.hash_one(t)).collect();
+        let low: std::collections::HashSet<u64> = hashes.iter().map(|h| h & 1023).collect();
+        let top: std::collections::HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+        assert_eq!(
+            low.len(),
+            1024,
+            "consecutive tokens fill every low-bit bucket"
+        );
+        assert_eq!(top.len(), 128, "and every 7-bit tag");
+    }
 
     #[test]
     fn decimal_tokens() {

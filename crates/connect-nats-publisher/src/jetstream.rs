@@ -285,6 +285,7 @@ impl Publisher {
                     &subject,
                     message_headers(&template, &msg_id),
                     &payload,
+                    started,
                     started + inner.options.retry_deadline,
                 )
                 .await,
@@ -353,10 +354,11 @@ async fn send_once(
     subject: &Subject,
     headers: HeaderMap,
     payload: &Bytes,
+    now: Instant,
     deadline: Instant,
 ) -> Result<oneshot::Receiver<AckOutcome>, AttemptError> {
-    let Registration { reply, token, rx } = router.register();
-    let limit = deadline.saturating_duration_since(Instant::now());
+    let Registration { reply, token, rx } = router.register(now);
+    let limit = deadline.saturating_duration_since(now);
     let send = AckRouter::send(client, subject.clone(), reply, headers, payload.clone());
     match crate::hot_path::timeout(limit, send).await {
         Ok(Ok(())) => Ok(rx),
@@ -495,6 +497,7 @@ impl Job {
                     &self.subject,
                     message_headers(&self.template, &self.msg_id),
                     &self.payload,
+                    Instant::now(),
                     deadline,
                 )
                 .await,
