@@ -37,7 +37,7 @@ mod wait;
 pub use backend::{Backend, BACKEND_ENV, DEFAULT_IMAGE, IMAGE_ENV, SERVER_BIN_ENV};
 pub use cluster::{Cluster, FORM_TIMEOUT, START_ATTEMPTS};
 pub use config::ServerConfig;
-pub use interest::{server_caught_up, subscribe_registered, PROBE_TIMEOUT};
+pub use interest::{round_trip, server_caught_up, subscribe_registered, PROBE_TIMEOUT};
 pub use server::{NatsServer, POLL_TIMEOUT};
 pub use wait::{bounded, eventually, POLL_INTERVAL};
 

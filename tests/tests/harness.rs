@@ -10,7 +10,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_nats::{Client, ConnectError, ConnectErrorKind, ConnectOptions};
-use connect_nats_testkit::{bounded, Cluster, NatsServer, ServerConfig};
+use connect_nats_testkit::{
+    bounded, round_trip, server_caught_up, Cluster, NatsServer, ServerConfig,
+};
 
 /// Upper bound for one test, servers included.
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
@@ -22,12 +24,13 @@ async fn connect(url: &str, opts: ConnectOptions) -> Result<Client, ConnectError
         .await
 }
 
-/// Connects and proves the connection works with a request-free round trip (flush = PING/PONG).
+/// Connects and proves the connection works with a round trip through the server (a probe
+/// to the client's own inbox; `flush()` alone only writes the socket).
 async fn assert_connects(url: &str, opts: ConnectOptions) -> Client {
     let client = connect(url, opts)
         .await
         .unwrap_or_else(|e| panic!("expected to connect to {url}: {e}"));
-    client.flush().await.expect("flush (PING/PONG) works");
+    server_caught_up(&client).await;
     client
 }
 
@@ -36,9 +39,9 @@ async fn assert_rejected(url: &str, opts: ConnectOptions, why: &str) -> ConnectE
         Ok(client) => {
             // A server may accept the socket and close it right after; a working round trip
             // means it really accepted us.
-            let flushed = client.flush().await;
+            let echoed = round_trip(&client, Duration::from_secs(3)).await;
             assert!(
-                flushed.is_err(),
+                echoed.is_err(),
                 "{why}: expected the server at {url} to reject the client, but it accepted it"
             );
             ConnectErrorKind::Io
