@@ -136,11 +136,44 @@ fn check_keys(dict: &Dict, group: &str, path: &Path) -> Result<(), ConfigError> 
         }
         return Err(ConfigError::UnknownKey {
             hint: unknown_key_hint(&full, key, group),
-            key: full,
+            key: shown_key(&full, key, group),
             location: path.display().to_string(),
         });
     }
     Ok(())
+}
+
+/// An unknown key as an error shows it. In a damaged file a secret can lose
+/// the `: ` after its key and become part of the key (`auth.nkey_see` followed
+/// by the seed). So an unknown `auth` key longer than any valid one by more
+/// than a typo's worth is shown only up to where it stops matching a valid
+/// key, with the rest counted, not shown.
+fn shown_key(full: &str, key: &str, group: &str) -> String {
+    const TYPO_SLACK: usize = 2;
+    if group != "auth" {
+        return full.to_owned();
+    }
+    let candidates = keys_in_group(group);
+    let longest = candidates.iter().map(|c| c.len()).max().unwrap_or(0);
+    if key.len() <= longest + TYPO_SLACK {
+        return full.to_owned();
+    }
+    // Valid keys are ASCII, so the shared prefix ends on a character boundary.
+    let known = candidates
+        .iter()
+        .map(|c| {
+            key.bytes()
+                .zip(c.bytes())
+                .take_while(|(a, b)| a == b)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    let hidden = key.get(known..).map_or(0, |rest| rest.chars().count());
+    format!(
+        "{group}.{}… ({hidden} more characters not shown: an `auth` key may hold a secret)",
+        key.get(..known).unwrap_or_default()
+    )
 }
 
 fn unknown_key_hint(full: &str, key: &str, group: &str) -> String {

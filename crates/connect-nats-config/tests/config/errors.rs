@@ -402,6 +402,24 @@ fn unknown_keys_in_files_are_refused_naming_the_key() {
         );
         mentions(&e, &[&format!("`{key}`"), name, hint]);
     }
+    // A secret that lost its `: ` in a damaged file became part of the key:
+    // the error names the key only up to where it stops matching one.
+    let seed = "SUAMK2FG4MI6UE3ACF3FK3OIQBCEIEZV7NSWFFEW63UXMRLFM2XLAXK4GY";
+    let file = fx.write(
+        "merged.yaml",
+        &format!(
+            "auth:
+  nkey_seed{seed}: x
+"
+        ),
+    );
+    let e = fails(
+        Config::builder().without_process_env().file(&file),
+        K::UnknownKey,
+    );
+    mentions(&e, &["`auth.nkey_seed…", "58 more characters not shown"]);
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains(&seed[..8]), "the seed was shown: {shown}");
     let e = fails(
         Config::builder()
             .without_process_env()
