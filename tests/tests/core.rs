@@ -125,6 +125,23 @@ fn assert_tls_error(result: Result<Connection, ConnectError>, want: TlsProblem, 
 
 // ---- auth kinds -------------------------------------------------------------------------------
 
+/// The three checks of every auth kind against `server`: `right` connects;
+/// `wrong` (with why it is wrong) and no credentials at all are refused as
+/// authentication errors. Clients are named `core-<kind>-ok`, `-wrong`, `-none`.
+async fn assert_right_wrong_missing(
+    server: &NatsServer,
+    kind: &str,
+    right: Auth,
+    (wrong, wrong_why): (Auth, &str),
+    missing_why: &str,
+) {
+    let named =
+        |suffix: &str, auth: Auth| config_with(server, &format!("core-{kind}-{suffix}"), auth);
+    assert_connects(server, &named("ok", right)).await;
+    assert_auth_error(&named("wrong", wrong), wrong_why).await;
+    assert_auth_error(&named("none", Auth::None), missing_why).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_right_wrong_and_missing() {
     bounded(TEST_TIMEOUT, async {
@@ -132,20 +149,11 @@ async fn token_right_wrong_and_missing() {
         let right = Auth::Token {
             token: Secret::new(server.token().expect("token")),
         };
-        assert_connects(&server, &config_with(&server, "core-token-ok", right)).await;
         let wrong = Auth::Token {
             token: Secret::new("not-the-token"),
         };
-        assert_auth_error(
-            &config_with(&server, "core-token-wrong", wrong),
-            "wrong token",
-        )
-        .await;
-        assert_auth_error(
-            &config_with(&server, "core-token-none", Auth::None),
-            "no token",
-        )
-        .await;
+        assert_right_wrong_missing(&server, "token", right, (wrong, "wrong token"), "no token")
+            .await;
     })
     .await;
 }
@@ -159,18 +167,15 @@ async fn user_password_right_wrong_and_missing() {
             user: user.to_owned(),
             password: Secret::new(password),
         };
-        assert_connects(&server, &config_with(&server, "core-userpass-ok", right)).await;
         let wrong = Auth::UserPassword {
             user: user.to_owned(),
             password: Secret::new("wrong-password"),
         };
-        assert_auth_error(
-            &config_with(&server, "core-userpass-wrong", wrong),
-            "wrong password",
-        )
-        .await;
-        assert_auth_error(
-            &config_with(&server, "core-userpass-none", Auth::None),
+        assert_right_wrong_missing(
+            &server,
+            "userpass",
+            right,
+            (wrong, "wrong password"),
             "no password",
         )
         .await;
@@ -185,22 +190,13 @@ async fn nkey_seed_file_right_wrong_and_missing() {
         let right = Auth::NkeySeedFile {
             path: server.nkey_seed_path().expect("seed file").to_path_buf(),
         };
-        assert_connects(&server, &config_with(&server, "core-nkey-ok", right)).await;
         // A valid seed of another user.
         let other = NatsServer::start(ServerConfig::nkey());
         let wrong = Auth::NkeySeedFile {
             path: other.nkey_seed_path().expect("seed file").to_path_buf(),
         };
-        assert_auth_error(
-            &config_with(&server, "core-nkey-wrong", wrong),
-            "foreign nkey",
-        )
-        .await;
-        assert_auth_error(
-            &config_with(&server, "core-nkey-none", Auth::None),
-            "no nkey",
-        )
-        .await;
+        assert_right_wrong_missing(&server, "nkey", right, (wrong, "foreign nkey"), "no nkey")
+            .await;
     })
     .await;
 }
@@ -212,19 +208,16 @@ async fn creds_file_right_wrong_and_missing() {
         let right = Auth::CredsFile {
             path: server.creds_path().expect("creds").to_path_buf(),
         };
-        assert_connects(&server, &config_with(&server, "core-creds-ok", right)).await;
         // Credentials of another operator's user.
         let other = NatsServer::start(ServerConfig::operator());
         let wrong = Auth::CredsFile {
             path: other.creds_path().expect("creds").to_path_buf(),
         };
-        assert_auth_error(
-            &config_with(&server, "core-creds-wrong", wrong),
-            "foreign creds",
-        )
-        .await;
-        assert_auth_error(
-            &config_with(&server, "core-creds-none", Auth::None),
+        assert_right_wrong_missing(
+            &server,
+            "creds",
+            right,
+            (wrong, "foreign creds"),
             "no creds",
         )
         .await;
@@ -241,15 +234,13 @@ async fn inline_jwt_and_seed_right_wrong_and_missing() {
             jwt: Secret::new(jwt.clone()),
             seed: Secret::new(server.user_seed().expect("seed")),
         };
-        assert_connects(&server, &config_with(&server, "core-jwt-ok", right)).await;
         // The right JWT signed with another user's seed.
         let other = NatsServer::start(ServerConfig::operator());
         let wrong = Auth::Jwt {
             jwt: Secret::new(jwt),
             seed: Secret::new(other.user_seed().expect("seed")),
         };
-        assert_auth_error(&config_with(&server, "core-jwt-wrong", wrong), "wrong seed").await;
-        assert_auth_error(&config_with(&server, "core-jwt-none", Auth::None), "no jwt").await;
+        assert_right_wrong_missing(&server, "jwt", right, (wrong, "wrong seed"), "no jwt").await;
     })
     .await;
 }
