@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::Context;
 use connect_nats_config::{Config, Scheme, ServerUrl, StreamSpec};
-use connect_nats_core::{connect, ConnectionState};
+use connect_nats_core::{connect, Connection, ConnectionState};
 use connect_nats_jetstream::{
     consume, ensure_streams, jetstream_context, ConsumerSpec, Delivery, HandlerError,
 };
@@ -124,6 +124,19 @@ impl Write for CaptureWriter {
 fn event_id(payload: &[u8]) -> Option<u64> {
     let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
     value["data"]["id"].as_u64()
+}
+
+/// A publisher that rides out server faults: retries reuse the Nats-Msg-Id within the 2 min
+/// duplicate window, so the retry deadline stays under it; the publish timeout covers waiting
+/// for a window slot during a restart.
+fn fault_tolerant_publisher(conn: &Connection, service: &str, window: usize) -> Publisher {
+    Publisher::builder(conn.clone())
+        .service_name(service)
+        .window(window)
+        .ack_timeout(Duration::from_secs(2))
+        .publish_timeout(Duration::from_secs(30))
+        .retry_deadline(Duration::from_secs(60))
+        .build()
 }
 
 /// Publishes events `0..count` (`data.id` = index) pipelined within the publisher's window and
@@ -285,15 +298,7 @@ async fn twenty_thousand_events_survive_three_kills_under_load() {
             .await
             .expect("consumer starts");
 
-        // Retries reuse the Nats-Msg-Id within the 2 min duplicate window: keep the retry
-        // deadline under it. The publish timeout covers a window slot during a restart.
-        let publisher = Publisher::builder(pub_conn.clone())
-            .service_name("faults-load")
-            .window(256)
-            .ack_timeout(Duration::from_secs(2))
-            .publish_timeout(Duration::from_secs(30))
-            .retry_deadline(Duration::from_secs(60))
-            .build();
+        let publisher = fault_tolerant_publisher(&pub_conn, "faults-load", 256);
         let progress = Arc::new(AtomicUsize::new(0));
         let publishing = tokio::spawn(publish_pipelined(
             publisher.clone(),
@@ -490,13 +495,7 @@ async fn killing_the_stream_leader_mid_publish_loses_no_acknowledged_event() {
             .await
             .expect("connects");
 
-        let publisher = Publisher::builder(conn.clone())
-            .service_name("faults-cluster")
-            .window(128)
-            .ack_timeout(Duration::from_secs(2))
-            .publish_timeout(Duration::from_secs(30))
-            .retry_deadline(Duration::from_secs(60))
-            .build();
+        let publisher = fault_tolerant_publisher(&conn, "faults-cluster", 128);
         let progress = Arc::new(AtomicUsize::new(0));
         let publishing = tokio::spawn(publish_pipelined(
             publisher.clone(),
