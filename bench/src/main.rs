@@ -21,6 +21,7 @@
 mod pool;
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -118,6 +119,42 @@ async fn main() -> ExitCode {
     }
 }
 
+impl Args {
+    /// Whether `--only` leaves scenario `name` in.
+    fn runs(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
+    }
+
+    /// The rate `run` measures, or 0 when `--only` leaves scenario `name` out.
+    async fn measure(
+        &self,
+        name: &str,
+        run: impl Future<Output = Result<f64, BoxError>>,
+    ) -> Result<f64, BoxError> {
+        if self.runs(name) {
+            run.await
+        } else {
+            Ok(0.0)
+        }
+    }
+}
+
+/// Runs the two sides of a ratio back to back and returns their rates as `(a, b)`: `a` goes
+/// first in odd rounds and `b` in even ones, so drift in machine load favours neither.
+async fn back_to_back(
+    round: usize,
+    a: impl Future<Output = Result<f64, BoxError>>,
+    b: impl Future<Output = Result<f64, BoxError>>,
+) -> Result<(f64, f64), BoxError> {
+    if round % 2 == 1 {
+        let a = a.await?;
+        Ok((a, b.await?))
+    } else {
+        let b = b.await?;
+        Ok((a.await?, b))
+    }
+}
+
 #[derive(Default)]
 struct Samples(Vec<f64>);
 
@@ -187,7 +224,6 @@ async fn run(args: Args) -> Result<(), BoxError> {
         storage
     );
 
-    let runs = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let (mut rc, mut pc, mut rs, mut rp, mut pj) = (
         Samples::default(),
         Samples::default(),
@@ -202,29 +238,23 @@ async fn run(args: Args) -> Result<(), BoxError> {
     raw_core(&client, &headers, &envelope, 20_000).await?;
     publisher_core(&publisher, &data, 20_000).await?;
     for round in 1..=args.rounds {
-        // Alternate which side goes first, so drift in machine load does not
-        // favour one side.
-        let raw_first = round % 2 == 1;
-        for side in [raw_first, !raw_first] {
-            if side {
-                rc.0.push(if runs("raw_core") {
-                    raw_core(&client, &headers, &envelope, args.core_messages).await?
-                } else {
-                    0.0
-                });
-            } else {
-                pc.0.push(if runs("publisher_core") {
-                    publisher_core(&publisher, &data, args.core_messages).await?
-                } else {
-                    0.0
-                });
-            }
-        }
+        let (raw, ours) = back_to_back(
+            round,
+            args.measure(
+                "raw_core",
+                raw_core(&client, &headers, &envelope, args.core_messages),
+            ),
+            args.measure(
+                "publisher_core",
+                publisher_core(&publisher, &data, args.core_messages),
+            ),
+        )
+        .await?;
+        rc.0.push(raw);
+        pc.0.push(ours);
         eprintln!(
-            "core round {round}: raw {:.0} / publisher {:.0} msgs/s ({:.2}x)",
-            rc.0[round - 1],
-            pc.0[round - 1],
-            pc.0[round - 1] / rc.0[round - 1].max(1e-9)
+            "core round {round}: raw {raw:.0} / publisher {ours:.0} msgs/s ({:.2}x)",
+            ours / raw.max(1e-9)
         );
     }
 
@@ -245,34 +275,39 @@ async fn run(args: Args) -> Result<(), BoxError> {
     raw_js_window(&js, &headers, &envelope, 2_000, args.window).await?;
     publisher_js(&publisher, &data, 2_000).await?;
     for round in 1..=args.rounds {
-        let raw_first = round % 2 == 1;
         purge(&js).await?;
-        rs.0.push(if runs("raw_js_sequential") {
-            raw_js_sequential(&js, &headers, &envelope, args.js_sequential_messages).await?
-        } else {
-            0.0
-        });
-        for side in [raw_first, !raw_first] {
-            purge(&js).await?;
-            if side {
-                rp.0.push(if runs("raw_js_pipelined") {
-                    raw_js_window(&js, &headers, &envelope, args.js_messages, args.window).await?
-                } else {
-                    0.0
-                });
-            } else {
-                pj.0.push(if runs("publisher_js") {
-                    publisher_js(&publisher, &data, args.js_messages).await?
-                } else {
-                    0.0
-                });
-            }
-        }
+        let sequential = args
+            .measure(
+                "raw_js_sequential",
+                raw_js_sequential(&js, &headers, &envelope, args.js_sequential_messages),
+            )
+            .await?;
+        // Each side starts from an empty stream.
+        let (raw, ours) = back_to_back(
+            round,
+            async {
+                purge(&js).await?;
+                args.measure(
+                    "raw_js_pipelined",
+                    raw_js_window(&js, &headers, &envelope, args.js_messages, args.window),
+                )
+                .await
+            },
+            async {
+                purge(&js).await?;
+                args.measure(
+                    "publisher_js",
+                    publisher_js(&publisher, &data, args.js_messages),
+                )
+                .await
+            },
+        )
+        .await?;
+        rs.0.push(sequential);
+        rp.0.push(raw);
+        pj.0.push(ours);
         eprintln!(
-            "JetStream round {round}: sequential {:.0} / raw window {:.0} / publisher {:.0} msgs/s",
-            rs.0[round - 1],
-            rp.0[round - 1],
-            pj.0[round - 1]
+            "JetStream round {round}: sequential {sequential:.0} / raw window {raw:.0} / publisher {ours:.0} msgs/s"
         );
     }
     let _ = js.delete_stream(STREAM).await;

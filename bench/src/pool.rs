@@ -22,7 +22,9 @@ use connect_nats_config::Config;
 use connect_nats_core::ConnectionPool;
 use connect_nats_publisher::{PooledPublisher, Publisher};
 
-use crate::{data, paired_ratio, rate, Args, BenchData, BoxError, Samples, EVENT_TYPE, SERVICE};
+use crate::{
+    back_to_back, data, paired_ratio, rate, Args, BenchData, BoxError, Samples, EVENT_TYPE, SERVICE,
+};
 
 /// Concurrent publishing tasks on both sides.
 const TASKS: usize = 8;
@@ -144,7 +146,7 @@ pub(crate) async fn scenario(
     envelope: &Bytes,
 ) -> Result<serde_json::Value, BoxError> {
     let mut results = serde_json::json!({});
-    if !(args.only.is_empty() || args.only.iter().any(|o| o == "pool")) {
+    if !args.runs("pool") {
         return Ok(results);
     }
     let single_config = Config {
@@ -203,32 +205,26 @@ pub(crate) async fn scenario(
         Samples::default(),
     );
     for round in 1..=args.rounds {
-        // Alternate which side goes first, so drift in machine load does not
-        // favour one side.
-        let single_first = round % 2 == 1;
-        for side in [single_first, !single_first] {
-            if side {
-                s.0.push(publish_concurrently(&single, n).await?);
-            } else {
-                p.0.push(publish_concurrently(&pooled, n).await?);
-            }
-        }
-        for side in [single_first, !single_first] {
-            if side {
-                rs.0.push(publish_concurrently(&raw_single, n).await?);
-            } else {
-                rp.0.push(publish_concurrently(&raw_pool, n).await?);
-            }
-        }
-        let i = round - 1;
+        let (one, many) = back_to_back(
+            round,
+            publish_concurrently(&single, n),
+            publish_concurrently(&pooled, n),
+        )
+        .await?;
+        let (raw_one, raw_many) = back_to_back(
+            round,
+            publish_concurrently(&raw_single, n),
+            publish_concurrently(&raw_pool, n),
+        )
+        .await?;
+        s.0.push(one);
+        p.0.push(many);
+        rs.0.push(raw_one);
+        rp.0.push(raw_many);
         eprintln!(
-            "pool round {round}: publisher one connection {:.0} / pool {:.0} msgs/s ({:.2}x); raw {:.0} / {:.0} ({:.2}x)",
-            s.0[i],
-            p.0[i],
-            p.0[i] / s.0[i].max(1e-9),
-            rs.0[i],
-            rp.0[i],
-            rp.0[i] / rs.0[i].max(1e-9),
+            "pool round {round}: publisher one connection {one:.0} / pool {many:.0} msgs/s ({:.2}x); raw {raw_one:.0} / {raw_many:.0} ({:.2}x)",
+            many / one.max(1e-9),
+            raw_many / raw_one.max(1e-9),
         );
     }
     single_conn
