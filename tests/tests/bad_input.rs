@@ -12,11 +12,13 @@
 // Test code reports failures by panicking.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use connect_nats_config::{
-    Auth, Config, ConfigError, ConfigErrorKind, Scheme, Secret, ServerUrl, StreamSpec, TlsSettings,
+    Auth, Config, ConfigError, ConfigErrorKind, Secret, StreamSpec, TlsSettings,
 };
 use connect_nats_core::{connect, ConnectError, Connection, ConnectionState};
 use connect_nats_jetstream::{
@@ -546,24 +548,12 @@ fn bad_configuration_inputs_fail_with_their_exact_kind() {
 
 /// A config for `url` with short timeouts and this row's client id.
 fn config_for(url: &str, client_id: &str) -> Config {
-    let scheme = match url.split("://").next() {
-        Some("tls") => Scheme::Tls,
-        Some("ws") => Scheme::Ws,
-        Some("wss") => Scheme::Wss,
-        _ => Scheme::Nats,
-    };
-    let mut config = Config {
-        servers: vec![ServerUrl {
-            url: url.to_owned(),
-            scheme,
-        }],
-        client_id: client_id.to_owned(),
-        connect_timeout: Duration::from_secs(3),
-        ..Config::default()
-    };
-    config.reconnect.wait = Duration::from_millis(100);
-    config.reconnect.max_wait = Duration::from_millis(500);
-    config
+    common::client_config(
+        &[url.to_owned()],
+        client_id,
+        Duration::from_secs(3),
+        Some((Duration::from_millis(100), Duration::from_millis(500))),
+    )
 }
 
 /// A loopback port nobody listens on.

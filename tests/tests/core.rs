@@ -4,10 +4,12 @@
 // Test helpers report failures by panicking, like the tests themselves.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use connect_nats_config::{Auth, Config, Scheme, Secret, ServerUrl, TlsSettings};
+use connect_nats_config::{Auth, Config, Secret, TlsSettings};
 use connect_nats_core::{
     connect, connect_in_background, connect_or_degrade, ConnectError, Connection, ConnectionState,
     TlsProblem,
@@ -20,30 +22,13 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Connect timeout used by most tests.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-fn server_url(url: &str) -> ServerUrl {
-    let scheme = match url.split("://").next() {
-        Some("tls") => Scheme::Tls,
-        Some("ws") => Scheme::Ws,
-        Some("wss") => Scheme::Wss,
-        _ => Scheme::Nats,
-    };
-    ServerUrl {
-        url: url.to_owned(),
-        scheme,
-    }
-}
+/// Reconnect quickly: tests wait for reconnects.
+const FAST_RECONNECT: common::Reconnect =
+    Some((Duration::from_millis(100), Duration::from_millis(500)));
 
 /// A config for these URLs, a unique client id, short timeouts.
 fn config(urls: &[String], client_id: &str) -> Config {
-    let mut config = Config {
-        servers: urls.iter().map(|u| server_url(u)).collect(),
-        client_id: client_id.to_owned(),
-        connect_timeout: CONNECT_TIMEOUT,
-        ..Config::default()
-    };
-    config.reconnect.wait = Duration::from_millis(100);
-    config.reconnect.max_wait = Duration::from_millis(500);
-    config
+    common::client_config(urls, client_id, CONNECT_TIMEOUT, FAST_RECONNECT)
 }
 
 fn config_with(server: &NatsServer, client_id: &str, auth: Auth) -> Config {

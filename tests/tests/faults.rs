@@ -8,6 +8,8 @@
 // Tests report failures by panicking.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io::Write;
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::Context;
-use connect_nats_config::{Config, Scheme, ServerUrl, StreamSpec};
+use connect_nats_config::{Config, StreamSpec};
 use connect_nats_core::{connect, Connection, ConnectionState};
 use connect_nats_jetstream::{
     consume, ensure_streams, jetstream_context, ConsumerSpec, Delivery, HandlerError,
@@ -42,21 +44,12 @@ async fn bounded<F: Future<Output = ()>>(name: &str, limit: Duration, test: F) {
 }
 
 fn config(urls: &[String], client_id: &str) -> Config {
-    let mut config = Config {
-        servers: urls
-            .iter()
-            .map(|u| ServerUrl {
-                url: u.clone(),
-                scheme: Scheme::Nats,
-            })
-            .collect(),
-        client_id: client_id.to_owned(),
-        connect_timeout: Duration::from_secs(5),
-        ..Config::default()
-    };
-    config.reconnect.wait = Duration::from_millis(100);
-    config.reconnect.max_wait = Duration::from_millis(500);
-    config
+    common::client_config(
+        urls,
+        client_id,
+        Duration::from_secs(5),
+        Some((Duration::from_millis(100), Duration::from_millis(500))),
+    )
 }
 
 /// The Prometheus recorder of this test binary, installed (with the log capture) before any

@@ -4,6 +4,8 @@
 // Tests report failures by panicking.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::consumer::Info as ConsumerInfo;
 use async_nats::jetstream::stream::StorageType;
 use async_nats::jetstream::Context;
-use connect_nats_config::{Config, Scheme, ServerUrl, StorageKind, StreamSpec};
+use connect_nats_config::{Config, StorageKind, StreamSpec};
 use connect_nats_core::{connect, Connection};
 use connect_nats_jetstream::{
     connect_with_jetstream, connect_with_jetstream_or_degrade, consume, dead_letter,
@@ -27,21 +29,12 @@ use futures::StreamExt;
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn config(urls: &[String], client_id: &str) -> Config {
-    let mut config = Config {
-        servers: urls
-            .iter()
-            .map(|u| ServerUrl {
-                url: u.clone(),
-                scheme: Scheme::Nats,
-            })
-            .collect(),
-        client_id: client_id.to_owned(),
-        connect_timeout: Duration::from_secs(3),
-        ..Config::default()
-    };
-    config.reconnect.wait = Duration::from_millis(100);
-    config.reconnect.max_wait = Duration::from_millis(500);
-    config
+    common::client_config(
+        urls,
+        client_id,
+        Duration::from_secs(3),
+        Some((Duration::from_millis(100), Duration::from_millis(500))),
+    )
 }
 
 async fn js_for(server: &NatsServer, client_id: &str) -> (Connection, Context) {

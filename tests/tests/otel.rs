@@ -6,11 +6,13 @@
 //! `tracing-opentelemetry`) as the global `tracing` subscriber of this test binary; each test
 //! finds its own spans by trace id.
 
+mod common;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use connect_nats_config::{Config, Scheme, ServerUrl};
+use connect_nats_config::Config;
 use connect_nats_core::{connect, Connection, ConnectionPool};
 use connect_nats_jetstream::{consume, ConsumerSpec, Delivery, HandlerError};
 use connect_nats_publisher::otel::{HEADER_TRACEPARENT, HEADER_TRACESTATE};
@@ -87,15 +89,7 @@ fn attribute(span: &SpanData, key: &str) -> Option<String> {
 }
 
 fn config(url: &str, client_id: &str) -> Config {
-    Config {
-        servers: vec![ServerUrl {
-            url: url.to_owned(),
-            scheme: Scheme::Nats,
-        }],
-        client_id: client_id.to_owned(),
-        connect_timeout: Duration::from_secs(3),
-        ..Config::default()
-    }
+    common::client_config(&[url.to_owned()], client_id, Duration::from_secs(3), None)
 }
 
 async fn connection(server: &NatsServer, client_id: &str) -> Connection {

@@ -5,12 +5,14 @@
 // Test helpers report failures by panicking, like the tests themselves.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use connect_nats_config::{Config, Scheme, ServerUrl};
+use connect_nats_config::Config;
 use connect_nats_core::{ConnectError, ConnectionPool, ConnectionState};
 use connect_nats_publisher::{Event, EventPublisher, PooledPublisher, PublishError};
 use connect_nats_testkit::{bounded, subscribe_registered, NatsServer, ServerConfig};
@@ -24,15 +26,7 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 const WAIT: Duration = Duration::from_secs(15);
 
 fn config(url: &str, client_id: &str) -> Config {
-    Config {
-        servers: vec![ServerUrl {
-            url: url.to_owned(),
-            scheme: Scheme::Nats,
-        }],
-        client_id: client_id.to_owned(),
-        connect_timeout: Duration::from_secs(3),
-        ..Config::default()
-    }
+    common::client_config(&[url.to_owned()], client_id, Duration::from_secs(3), None)
 }
 
 async fn pool(server: &NatsServer, client_id: &str, size: usize) -> ConnectionPool {

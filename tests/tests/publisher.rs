@@ -2,13 +2,15 @@
 //! core and JetStream, headers, 10,000 pipelined JetStream events, a server kill during 5,000
 //! publishes, the disconnected-buffer policies, bad subjects and oversize payloads.
 
+mod common;
+
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, stream};
-use connect_nats_config::{Config, Scheme, ServerUrl};
+use connect_nats_config::Config;
 use connect_nats_core::{connect, Connection, ConnectionState};
 use connect_nats_publisher::{
     BufferLimits, BufferPolicy, CoreDelivery, Envelope, Event, PublishError, Publisher,
@@ -24,18 +26,12 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 const WAIT: Duration = Duration::from_secs(15);
 
 fn config(url: &str, client_id: &str) -> Config {
-    let mut config = Config {
-        servers: vec![ServerUrl {
-            url: url.to_owned(),
-            scheme: Scheme::Nats,
-        }],
-        client_id: client_id.to_owned(),
-        connect_timeout: Duration::from_secs(3),
-        ..Config::default()
-    };
-    config.reconnect.wait = Duration::from_millis(50);
-    config.reconnect.max_wait = Duration::from_millis(300);
-    config
+    common::client_config(
+        &[url.to_owned()],
+        client_id,
+        Duration::from_secs(3),
+        Some((Duration::from_millis(50), Duration::from_millis(300))),
+    )
 }
 
 async fn connection(server: &NatsServer, client_id: &str) -> Connection {
