@@ -165,7 +165,9 @@ impl Cluster {
 
     /// Waits (up to [`FORM_TIMEOUT`]) until every running node has routes to all other nodes
     /// (distinct remote server ids in `/routez`, so route pooling does not inflate the count) and,
-    /// with JetStream, every node knows the JetStream meta leader.
+    /// with JetStream, every node knows the JetStream meta leader and the leader reports every
+    /// other node as a current, online peer (without that, an R3 stream created at once can fail
+    /// with "no suitable peers for placement, peer offline").
     ///
     /// # Panics
     /// On timeout, with each node's last `/routez` summary.
@@ -190,6 +192,15 @@ impl Cluster {
                 }
                 if node.config().jetstream && problems.is_empty() {
                     match monitor::get_json(port, "/jsz") {
+                        Ok(jsz) if meta_leader(&jsz) == Some(node.server_name()) => {
+                            let ready = ready_meta_peers(&jsz);
+                            if ready < peers {
+                                problems.push(format!(
+                                    "meta leader {} sees {ready} of {peers} peers current and online",
+                                    node.server_name()
+                                ));
+                            }
+                        }
                         Ok(jsz) if meta_leader(&jsz).is_some() => {}
                         Ok(_) => problems.push(format!(
                             "{} does not know a JetStream meta leader yet",
@@ -228,9 +239,46 @@ pub(crate) fn distinct_remotes(routez: &Value) -> usize {
         .unwrap_or(0)
 }
 
+/// Peers that a meta leader's `/jsz` lists as current and not offline (only the leader's
+/// document lists them).
+pub(crate) fn ready_meta_peers(jsz: &Value) -> usize {
+    jsz["meta_cluster"]["replicas"]
+        .as_array()
+        .map(|replicas| {
+            replicas
+                .iter()
+                .filter(|r| r["current"] == true && r["offline"] != true)
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// The JetStream meta leader named in a `/jsz` document.
 pub(crate) fn meta_leader(jsz: &Value) -> Option<&str> {
     jsz["meta_cluster"]["leader"]
         .as_str()
         .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_current_online_peers_of_the_leader_count() {
+        // The shape nats-server 2.10 gives on the meta leader's /jsz.
+        let jsz = serde_json::json!({"meta_cluster": {
+            "name": "C", "leader": "n3", "cluster_size": 3,
+            "replicas": [
+                {"name": "n1", "current": true, "active": 376467316, "peer": "fjFyEjc1"},
+                {"name": "n2", "current": false, "active": 376463288, "peer": "44jzkV9D"},
+                {"name": "n4", "current": true, "offline": true, "peer": "x"},
+            ],
+        }});
+        assert_eq!(meta_leader(&jsz), Some("n3"));
+        assert_eq!(ready_meta_peers(&jsz), 1);
+        // A follower's document has no replicas.
+        let follower = serde_json::json!({"meta_cluster": {"leader": "n3", "cluster_size": 3}});
+        assert_eq!(ready_meta_peers(&follower), 0);
+    }
 }
