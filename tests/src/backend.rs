@@ -4,14 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-/// Environment variable naming the `nats-server` binary to run.
-pub const SERVER_BIN_ENV: &str = "NATS_SERVER_BIN";
-/// Environment variable choosing the backend: `binary` (default) or `docker`.
-pub const BACKEND_ENV: &str = "CONNECT_NATS_TEST_BACKEND";
-/// Environment variable naming the docker image (default [`DEFAULT_IMAGE`]).
-pub const IMAGE_ENV: &str = "CONNECT_NATS_TEST_IMAGE";
-/// The docker image used when [`IMAGE_ENV`] is not set.
-pub const DEFAULT_IMAGE: &str = "nats:2.10-alpine";
+pub use crate::names::{BACKEND_ENV, CONTAINER_LABEL, IMAGE_ENV, RUN_ENV, SERVER_BIN_ENV};
 
 /// How test servers are run.
 ///
@@ -24,7 +17,7 @@ pub enum Backend {
     Binary(PathBuf),
     /// `docker run --rm --network host <image>`.
     Docker {
-        /// The image, e.g. `nats:2.10-alpine`.
+        /// The image, e.g. `connect-nats-test/nats-server:2.10.26`.
         image: String,
     },
 }
@@ -32,7 +25,8 @@ pub enum Backend {
 impl Backend {
     /// The backend chosen by the environment (computed once per test binary).
     ///
-    /// `CONNECT_NATS_TEST_BACKEND=docker` selects docker (image from `CONNECT_NATS_TEST_IMAGE`);
+    /// `CONNECT_NATS_TEST_BACKEND=docker` selects docker (image from `CONNECT_NATS_TEST_IMAGE`,
+    /// which `cargo xtask test --server docker` finds or builds);
     /// otherwise the binary from `NATS_SERVER_BIN`, else `nats-server` on `PATH`.
     ///
     /// # Panics
@@ -62,10 +56,12 @@ impl Backend {
 fn detect() -> Backend {
     match std::env::var(BACKEND_ENV).ok().as_deref() {
         Some("docker") => {
-            let image = std::env::var(IMAGE_ENV)
-                .ok()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| DEFAULT_IMAGE.to_string());
+            let Some(image) = std::env::var(IMAGE_ENV).ok().filter(|s| !s.is_empty()) else {
+                panic!(
+                    "{BACKEND_ENV}=docker needs {IMAGE_ENV} naming a nats-server image: run the \
+                     tests with `cargo xtask test --server docker`, which finds or builds one"
+                )
+            };
             return Backend::Docker { image };
         }
         None | Some("") | Some("binary") | Some("auto") => {}
@@ -124,4 +120,15 @@ pub(crate) fn docker_user() -> Option<String> {
         Some(format!("{}:{}", id("-u")?, id("-g")?))
     })
     .clone()
+}
+
+/// `--label connect-nats-test=<run>` for a container or network of this test run: the run id
+/// `cargo xtask` hands over in [`RUN_ENV`], else this process's id. `cargo xtask` removes what
+/// runs that are no longer alive left behind.
+pub(crate) fn docker_label() -> String {
+    let run = std::env::var(RUN_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| std::process::id().to_string());
+    format!("{CONTAINER_LABEL}={run}")
 }

@@ -25,15 +25,18 @@ pub const FORM_TIMEOUT: Duration = Duration::from_secs(30);
 /// with its own pinned route port and routes to all peers — the same static config a real cluster
 /// has, which also makes a restarted node rejoin as it is. The window between releasing a port and
 /// the server binding it is tiny, and if another process wins it the node fails with "address
-/// already in use": then the whole cluster is started again with fresh ports (up to
-/// [`START_ATTEMPTS`] times).
+/// already in use": then the whole cluster is started again with fresh ports, as it is when the
+/// nodes do not form a cluster in time (up to [`START_ATTEMPTS`] times, each retry's reason on
+/// stderr).
 #[derive(Debug)]
 pub struct Cluster {
     name: String,
     nodes: Vec<NatsServer>,
 }
 
-/// How many times [`Cluster::start`] retries when a reserved route port was taken meanwhile.
+/// How many times [`Cluster::start`] starts a cluster before it gives up: a reserved route port
+/// taken meanwhile, or a cluster that did not form (half of [`FORM_TIMEOUT`] for an attempt that is
+/// not the last), make it start a fresh one.
 pub const START_ATTEMPTS: usize = 3;
 
 fn unique_cluster_name() -> String {
@@ -92,12 +95,20 @@ impl Cluster {
         );
         let mut attempt = 1;
         loop {
-            match Self::try_start(size, &config) {
-                Ok(cluster) => {
-                    cluster.wait_formed();
-                    return cluster;
-                }
-                Err(e) if attempt < START_ATTEMPTS && e.contains("address already in use") => {
+            // Formation takes a few seconds; an attempt that is not the last gives up sooner.
+            let timeout = if attempt < START_ATTEMPTS {
+                FORM_TIMEOUT / 2
+            } else {
+                FORM_TIMEOUT
+            };
+            let started = Self::try_start(size, &config)
+                .and_then(|cluster| cluster.try_wait_formed(timeout).map(|()| cluster));
+            match started {
+                Ok(cluster) => return cluster,
+                Err(e) if attempt < START_ATTEMPTS => {
+                    // A node whose reserved route port was taken meanwhile, or a meta group that
+                    // did not take in every node: start a fresh cluster, and say why.
+                    eprintln!("testkit: starting the cluster again (attempt {attempt}): {e}");
                     attempt += 1;
                 }
                 Err(e) => panic!("{e}"),
@@ -172,7 +183,14 @@ impl Cluster {
     /// # Panics
     /// On timeout, with each node's last `/routez` summary.
     pub fn wait_formed(&self) {
-        let deadline = Instant::now() + FORM_TIMEOUT;
+        if let Err(e) = self.try_wait_formed(FORM_TIMEOUT) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`wait_formed`](Self::wait_formed), failing with the diagnosis instead of panicking.
+    fn try_wait_formed(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
         let peers = self.nodes.len().saturating_sub(1);
         loop {
             let mut problems = Vec::new();
@@ -196,8 +214,9 @@ impl Cluster {
                             let ready = ready_meta_peers(&jsz);
                             if ready < peers {
                                 problems.push(format!(
-                                    "meta leader {} sees {ready} of {peers} peers current and online",
-                                    node.server_name()
+                                    "meta leader {} sees {ready} of {peers} peers current and online ({})",
+                                    node.server_name(),
+                                    jsz["meta_cluster"]["replicas"]
                                 ));
                             }
                         }
@@ -211,14 +230,29 @@ impl Cluster {
                 }
             }
             if problems.is_empty() {
-                return;
+                return Ok(());
             }
             if Instant::now() > deadline {
-                panic!(
-                    "testkit: cluster {} did not form within {FORM_TIMEOUT:?}: {}",
+                let logs: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .map(|n| {
+                        let meta = monitor::get_json(n.monitor_port(), "/jsz")
+                            .map(|jsz| jsz["meta_cluster"].to_string())
+                            .unwrap_or_else(|e| e);
+                        format!(
+                            "--- {} meta {meta} ---\n{}",
+                            n.server_name(),
+                            n.log_tail(12)
+                        )
+                    })
+                    .collect();
+                return Err(format!(
+                    "testkit: cluster {} did not form within {timeout:?}: {}\n{}",
                     self.name,
-                    problems.join("; ")
-                );
+                    problems.join("; "),
+                    logs.join("\n")
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -30,11 +30,12 @@ mod config;
 mod interest;
 mod material;
 mod monitor;
+mod names;
 mod process;
 mod server;
 mod wait;
 
-pub use backend::{Backend, BACKEND_ENV, DEFAULT_IMAGE, IMAGE_ENV, SERVER_BIN_ENV};
+pub use backend::{Backend, BACKEND_ENV, CONTAINER_LABEL, IMAGE_ENV, RUN_ENV, SERVER_BIN_ENV};
 pub use cluster::{Cluster, FORM_TIMEOUT, START_ATTEMPTS};
 pub use config::ServerConfig;
 pub use interest::{round_trip, server_caught_up, subscribe_registered, PROBE_TIMEOUT};
@@ -44,8 +45,8 @@ pub use wait::{bounded, eventually, POLL_INTERVAL};
 /// How long a server binary may take to start (ports file written and client port accepting).
 pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Start timeout with the docker backend, which may have to pull the image on first use.
-pub const DOCKER_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// Start timeout with the docker backend (a container start is slower than a process start).
+pub const DOCKER_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The guides in `docs/`, compiled as doc tests: every `rust` code block in them
 /// must build against the current crates (`no_run` blocks are compiled, not run).

@@ -6,7 +6,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::backend::{docker_user, Backend};
+use crate::backend::{docker_label, docker_user, Backend};
 
 /// How long a graceful stop may take before the process is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -47,6 +47,17 @@ fn log_file(log_path: &Path) -> (File, File) {
     (open(), open())
 }
 
+/// The host paths a container sees at the same path: the system temp dir and `dir` when it is
+/// outside it.
+fn mounts(dir: &Path) -> Vec<String> {
+    let tmp = std::env::temp_dir();
+    let mut paths = vec![tmp.display().to_string()];
+    if !dir.starts_with(&tmp) {
+        paths.push(dir.display().to_string());
+    }
+    paths
+}
+
 impl Running {
     /// Starts the server on `config_path`, stdout and stderr appended to `log_path`.
     pub(crate) fn launch(
@@ -80,10 +91,14 @@ impl Running {
             }
             Backend::Docker { image } => {
                 let name = unique_container_name();
-                let dir = dir.display().to_string();
                 let mut cmd = Command::new("docker");
                 cmd.args(["run", "--rm", "--name", &name, "--network", "host"])
-                    .args(["-v", &format!("{dir}:{dir}")]);
+                    .args(["--label", &docker_label()]);
+                // The server's dir, and the temp dir that holds it and the files tests write
+                // (keys, certificates, other servers' material), at the same paths as outside.
+                for mount in mounts(dir) {
+                    cmd.args(["-v", &format!("{mount}:{mount}")]);
+                }
                 // Run as the test's user so the files the server writes (JetStream store, ports
                 // file) stay removable when the temp dir is dropped.
                 if let Some(user) = docker_user() {

@@ -14,7 +14,9 @@ use connect_nats_core::{
     connect, connect_in_background, connect_or_degrade, ConnectError, Connection, ConnectionState,
     TlsProblem,
 };
-use connect_nats_testkit::{bounded, subscribe_registered, Cluster, NatsServer, ServerConfig};
+use connect_nats_testkit::{
+    bounded, eventually, subscribe_registered, Cluster, NatsServer, ServerConfig,
+};
 use futures::StreamExt;
 
 /// Upper bound for one test, servers included.
@@ -584,11 +586,20 @@ async fn cluster_node_killed_the_client_moves_and_keeps_working() {
             .expect("witness");
         let mut witness_sub = subscribe_registered(&witness, "core.cluster").await;
 
+        let before = connection.health().await.reconnects;
         tokio::task::block_in_place(|| cluster.node(on).kill());
-        connection
-            .wait_reconnected(Duration::from_secs(10))
-            .await
-            .expect("moved to another node");
+        // The reconnect may complete before kill() returns (a container's kill takes longer than
+        // the client's move), so wait on the reconnect count, not on the next state change.
+        eventually(
+            Duration::from_secs(10),
+            "the client moved to another node",
+            || async {
+                let health = connection.health().await;
+                (health.reconnects > before && health.state == ConnectionState::Connected)
+                    .then_some(())
+            },
+        )
+        .await;
         let moved_to = connection.health().await.server.expect("server").name;
         assert_ne!(moved_to, first_server, "the client left the killed node");
 

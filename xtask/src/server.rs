@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::containers::run_id;
+use crate::names::CONTAINER_LABEL;
 use crate::provision::Provisioned;
 
 /// A running server.
@@ -70,7 +72,7 @@ impl DemoServer {
                     .map_err(|e| format!("cannot start {}: {e}", path.display()))?;
                 (Some(child), None)
             }
-            Provisioned::Docker { image } => {
+            Provisioned::Docker { image, .. } => {
                 let cname = format!("connect-nats-{name}-{}-{port}", std::process::id());
                 let mount = format!("{}:{}", dir.display(), dir.display());
                 let status = Command::new("docker")
@@ -82,6 +84,8 @@ impl DemoServer {
                         "host",
                         "--name",
                         &cname,
+                        "--label",
+                        &format!("{CONTAINER_LABEL}={}", run_id()),
                         "-v",
                         &mount,
                         image,

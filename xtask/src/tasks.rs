@@ -5,6 +5,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::args::Options;
+use crate::containers::Sweep;
 use crate::provision::{provision, Provisioned};
 use crate::server::DemoServer;
 
@@ -62,6 +63,7 @@ pub fn test(opts: &Options) -> Result<(), String> {
 
     let backend = provision(opts, &root)?;
     eprintln!("xtask: NATS server backend: {}", backend.describe());
+    let _sweep = matches!(backend, Provisioned::Docker { .. }).then(Sweep::start);
 
     let mut clippy = cargo();
     clippy.args([
@@ -152,6 +154,11 @@ fn layering_check() -> Result<(), String> {
 /// Starts a JetStream server for bench/demo on the chosen backend.
 fn start_server(opts: &Options, name: &str) -> Result<(Provisioned, DemoServer), String> {
     let backend = provision(opts, &workspace_root())?;
+    if matches!(backend, Provisioned::Docker { .. }) {
+        // The server's container is removed when it is dropped; this removes what a killed
+        // earlier run left behind.
+        drop(Sweep::start());
+    }
     let server = DemoServer::start(&backend, name)?;
     eprintln!(
         "xtask: started {} on {} (monitoring {})",
@@ -231,6 +238,7 @@ pub fn soak(opts: &Options) -> Result<(), String> {
     run("build the soak (release)", build)?;
     let backend = provision(opts, &workspace_root())?;
     eprintln!("xtask: NATS server backend: {}", backend.describe());
+    let _sweep = matches!(backend, Provisioned::Docker { .. }).then(Sweep::start);
     let mut soak = cargo();
     soak.args([
         "run",
