@@ -27,6 +27,7 @@
 mod backend;
 mod cluster;
 mod config;
+mod containers;
 mod interest;
 mod material;
 mod monitor;
@@ -38,6 +39,9 @@ mod wait;
 pub use backend::{Backend, BACKEND_ENV, CONTAINER_LABEL, IMAGE_ENV, RUN_ENV, SERVER_BIN_ENV};
 pub use cluster::{Cluster, FORM_TIMEOUT, START_ATTEMPTS};
 pub use config::ServerConfig;
+pub use containers::{
+    ContainerCluster, ContainerNode, CLIENT_PORT, CONTAINER_FORM_TIMEOUT, MONITOR_PORT,
+};
 pub use interest::{round_trip, server_caught_up, subscribe_registered, PROBE_TIMEOUT};
 pub use server::{NatsServer, POLL_TIMEOUT};
 pub use wait::{bounded, eventually, POLL_INTERVAL};

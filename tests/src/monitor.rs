@@ -1,7 +1,8 @@
-//! A tiny HTTP/1.0 client for the server's monitoring endpoints (loopback only).
+//! A tiny HTTP/1.0 client for the server's monitoring endpoints (on loopback, or on a container's
+//! address on the project's own container network).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -12,16 +13,20 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// Returns a description of what went wrong instead of panicking, so pollers can retry.
 pub(crate) fn get_json(port: u16, path: &str) -> Result<Value, String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    get_json_at(IpAddr::V4(Ipv4Addr::LOCALHOST), port, path)
+}
+
+/// `GET http://{ip}:{port}{path}` and parse the body as JSON.
+pub(crate) fn get_json_at(ip: IpAddr, port: u16, path: &str) -> Result<Value, String> {
+    let addr = SocketAddr::new(ip, port);
     let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
         .map_err(|e| format!("cannot connect to monitoring port {port}: {e}"))?;
     stream
         .set_read_timeout(Some(IO_TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
         .map_err(|e| format!("cannot set timeouts: {e}"))?;
-    let request = format!(
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\n\r\n"
-    );
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .map_err(|e| format!("cannot send GET {path}: {e}"))?;

