@@ -55,16 +55,23 @@ async fn with_streams(
     let jetstream = jetstream_context(&connection);
     let specs = resolve_streams(config, streams);
     let report = ensure_streams(&jetstream, &specs).await;
-    let (created, updated, unchanged, failed) = report.counts();
-    if failed == 0 {
-        tracing::info!(created, updated, unchanged, "JetStream streams ensured");
+    let counts = report.counts();
+    if report.is_success() {
+        tracing::info!(
+            created = counts.created,
+            updated = counts.updated,
+            unchanged = counts.unchanged,
+            above_default = counts.above_default,
+            "JetStream streams ensured"
+        );
     } else {
         tracing::warn!(
-            created,
-            updated,
-            unchanged,
-            failed,
-            "some JetStream streams could not be ensured; the connection is up, see the report"
+            created = counts.created,
+            updated = counts.updated,
+            unchanged = counts.unchanged,
+            kept = counts.kept,
+            failed = counts.failed,
+            "some JetStream streams are not as declared; the connection is up, see the report"
         );
     }
     JetStreamConnection {

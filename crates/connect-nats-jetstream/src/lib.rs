@@ -55,7 +55,7 @@ pub mod otel;
 mod streams;
 
 pub use connect::{connect_with_jetstream, connect_with_jetstream_or_degrade, JetStreamConnection};
-pub use connect_nats_config::{DiscardKind, RetentionKind, StorageKind, StreamSpec};
+pub use connect_nats_config::{DiscardKind, RetentionKind, StorageKind, StreamProblem, StreamSpec};
 pub use consumer::dead_letter;
 pub use consumer::{
     consume, ConsumerHandle, ConsumerSpec, ConsumerStats, DeadLetterReason, Delivery, HandlerError,
@@ -65,8 +65,8 @@ pub use context::{api_prefix, jetstream_context, jetstream_context_for};
 pub use error::JetStreamError;
 pub use kv::{ensure_kv, KvOperation, KvSpec, TypedEntry, TypedKv, TypedWatch};
 pub use streams::{
-    declared_streams, default_connect_streams, ensure_streams, ensure_streams_dry_run,
-    EnsureReport, FieldChange, StreamOutcome, StreamReport,
+    declared_streams, default_connect_streams, ensure_streams, ensure_streams_dry_run, ChangeKind,
+    Counts, EnsureReport, FieldChange, StreamOutcome, StreamReport,
 };
 
 /// The async-nats JetStream API, for anything these helpers do not cover.
