@@ -7,7 +7,6 @@
 //! re-exports [`StreamSpec`]) both use those rules.
 
 use std::fmt;
-
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -157,28 +156,30 @@ impl StreamSpec {
         }
         None
     }
+
+    /// What makes this declaration unusable after the `earlier` ones of the
+    /// same list: a [`StreamSpec::problem`], or a name one of them already
+    /// declares.
+    pub fn problem_after(&self, earlier: &[StreamSpec]) -> Option<StreamProblem> {
+        self.problem().or_else(|| {
+            earlier
+                .iter()
+                .any(|e| e.name == self.name)
+                .then(|| StreamProblem {
+                    field: "name",
+                    reason: format!("`{}` is declared twice; keep one", self.name),
+                })
+        })
+    }
 }
 
 /// The first problem in a list of declarations, with the index of the
-/// stream at fault: a [`StreamSpec::problem`], or a name declared twice.
+/// stream at fault: see [`StreamSpec::problem_after`].
 pub fn streams_problem(streams: &[StreamSpec]) -> Option<(usize, StreamProblem)> {
-    streams.iter().enumerate().find_map(|(i, stream)| {
-        if let Some(problem) = stream.problem() {
-            return Some((i, problem));
-        }
-        let twice = streams[..i]
-            .iter()
-            .any(|earlier| earlier.name == stream.name);
-        twice.then(|| {
-            (
-                i,
-                StreamProblem {
-                    field: "name",
-                    reason: format!("`{}` is declared twice; keep one", stream.name),
-                },
-            )
-        })
-    })
+    streams
+        .iter()
+        .enumerate()
+        .find_map(|(i, stream)| stream.problem_after(&streams[..i]).map(|p| (i, p)))
 }
 
 fn valid_subject(subject: &str) -> bool {

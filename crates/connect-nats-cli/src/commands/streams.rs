@@ -161,9 +161,8 @@ async fn ensure(args: EnsureArgs) -> ExitCode {
     let kept: Vec<&str> = report.kept().map(|s| s.name.as_str()).collect();
     if !kept.is_empty() {
         eprintln!(
-            "connect-nats streams ensure: {} kept as they are: applying the declaration would lose \
-             stored or future events. To apply it, set `allow_destructive: true` on the stream, or \
-             rerun with --allow-destructive",
+            "connect-nats streams ensure: {} kept: applying it would lose events; set \
+             `allow_destructive: true` on the stream or rerun with --allow-destructive",
             kept.join(", ")
         );
     }

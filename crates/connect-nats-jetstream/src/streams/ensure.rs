@@ -50,17 +50,13 @@ async fn run(js: &Context, specs: &[StreamSpec], dry_run: bool) -> EnsureReport 
         streams: Vec::with_capacity(specs.len()),
     };
     for (i, spec) in specs.iter().enumerate() {
-        let outcome = if specs[..i].iter().any(|earlier| earlier.name == spec.name) {
-            StreamOutcome::Failed {
-                field: Some("name".to_owned()),
-                reason: format!(
-                    "invalid declaration: `{}` is declared twice; keep one",
-                    spec.name
-                ),
+        let outcome = match spec.problem_after(&specs[..i]) {
+            Some(problem) => StreamOutcome::Failed {
+                field: Some(problem.field.to_owned()),
+                reason: format!("invalid declaration: {problem}"),
                 changes: Vec::new(),
-            }
-        } else {
-            ensure_one(js, spec, dry_run).await
+            },
+            None => ensure_one(js, spec, dry_run).await,
         };
         log_outcome(&spec.name, &outcome, dry_run);
         report.streams.push(StreamReport {
@@ -87,8 +83,8 @@ fn log_outcome(name: &str, outcome: &StreamOutcome, dry_run: bool) {
             dry_run,
             kept = ?texts(kept),
             applied = ?texts(applied),
-            "JetStream stream kept as it is: its declaration would lose stored or future events; \
-             set `allow_destructive: true` on the stream (CLI: --allow-destructive) to apply it"
+            "JetStream stream kept: its declaration would lose events; set `allow_destructive: \
+             true` (CLI: --allow-destructive) to apply it"
         ),
         StreamOutcome::AboveDefault { applied, kept } => tracing::warn!(
             stream = name,
@@ -118,14 +114,6 @@ fn is_floor(spec: &StreamSpec) -> bool {
 }
 
 async fn ensure_one(js: &Context, spec: &StreamSpec, dry_run: bool) -> StreamOutcome {
-    if let Some(problem) = spec.problem() {
-        return StreamOutcome::Failed {
-            field: Some(problem.field.to_owned()),
-            reason: format!("invalid declaration: {problem}"),
-            changes: Vec::new(),
-        };
-    }
-
     let existing = match api(js, &format!("STREAM.INFO.{}", spec.name), &Value::Null).await {
         Ok(info) => Some(info),
         Err(ApiError::Server(e)) if e.is_stream_not_found() => None,
