@@ -26,8 +26,8 @@ pub struct JetStreamConnection {
 /// An empty `streams` list means the streams declared in the configuration
 /// (`jetstream.streams`), or [`default_connect_streams`](crate::default_connect_streams)
 /// when the configuration declares none. Stream problems never fail the
-/// connect: they are logged (one warning per failed stream) and returned in
-/// [`JetStreamConnection::report`].
+/// connect: they are logged (one warning per failed or kept stream) and
+/// returned in [`JetStreamConnection::report`].
 pub async fn connect_with_jetstream(
     config: &Config,
     streams: &[StreamSpec],

@@ -4,9 +4,12 @@
 //!
 //! - **Declared streams kept in sync**: [`ensure_streams`] creates missing
 //!   streams, updates drifted ones, leaves identical ones alone and reports
-//!   every stream's outcome in an [`EnsureReport`]; a change the server
-//!   cannot make in place is a failure naming the field, never ignored.
-//!   [`default_connect_streams`] are the two streams every environment has.
+//!   every stream's outcome in an [`EnsureReport`]. It never destroys data:
+//!   a change that can lose events (a limit lowered, a subject removed…) is
+//!   applied only with `allow_destructive`, otherwise kept and reported; a
+//!   change the server cannot make in place is a failure naming the field.
+//!   [`default_connect_streams`] are the two streams every environment has,
+//!   and a floor: a stream an operator made larger stays as it is.
 //! - **One call to connect**: [`connect_with_jetstream`] (and its degrade
 //!   variant) connects and ensures the streams.
 //! - **Durable consumers**: [`consume`] runs a handler per message with
