@@ -62,4 +62,6 @@ pub use settings::{
     setting_by_env, setting_by_key, Setting, CONFIG_FILE_ENV, CONTEXT_ENV, SETTINGS,
 };
 pub use source::{Layer, Origin, Sources};
-pub use streams::{DiscardKind, RetentionKind, StorageKind, StreamSpec};
+pub use streams::{
+    streams_problem, DiscardKind, RetentionKind, StorageKind, StreamProblem, StreamSpec,
+};

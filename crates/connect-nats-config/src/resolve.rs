@@ -319,49 +319,17 @@ impl Merged {
                 },
             }
         })?;
-        let mut names: Vec<&str> = Vec::new();
-        for (i, stream) in streams.iter().enumerate() {
-            let setting = located(format!("{KEY}[{i}]")).to_string();
-            let problem = stream_problem(stream, &names);
-            if let Some(problem) = problem {
-                return Err(ConfigError::InvalidStream { setting, problem });
-            }
-            names.push(&stream.name);
+        if let Some((i, problem)) = crate::streams::streams_problem(&streams) {
+            return Err(ConfigError::InvalidStream {
+                setting: located(format!("{KEY}[{i}]")).to_string(),
+                problem: problem.to_string(),
+            });
         }
         Ok(Some(Field {
             value: streams,
             origin,
         }))
     }
-}
-
-fn stream_problem(stream: &StreamSpec, earlier: &[&str]) -> Option<String> {
-    let name = &stream.name;
-    if name.is_empty()
-        || name
-            .chars()
-            .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
-    {
-        return Some(format!(
-            "the stream name `{name}` is empty or holds spaces, `.`, `*`, `>`, `/` or `\\`; \
-             use a name like CONNECT_EVENTS"
-        ));
-    }
-    if earlier.contains(&name.as_str()) {
-        return Some(format!("the stream `{name}` is declared twice; keep one"));
-    }
-    if stream.subjects.is_empty() || stream.subjects.iter().any(|s| s.trim().is_empty()) {
-        return Some(format!(
-            "the stream `{name}` needs at least one non-empty subject, like `connect.>`"
-        ));
-    }
-    if !(1..=5).contains(&stream.replicas) {
-        return Some(format!(
-            "the stream `{name}` asks for {} replicas; use 1 to 5",
-            stream.replicas
-        ));
-    }
-    None
 }
 
 /// A short description of a value's type, never its content.

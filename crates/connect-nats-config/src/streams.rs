@@ -1,9 +1,12 @@
 //! Stream declarations as plain data.
 //!
 //! Streams can be declared in the config file under `jetstream.streams`.
-//! This crate only parses them; `connect-nats-jetstream` applies them to a
-//! server (and re-exports [`StreamSpec`]).
+//! This crate parses them and holds the one set of rules a declaration must
+//! meet ([`StreamSpec::problem`], [`streams_problem`]); the configuration
+//! loader and `connect-nats-jetstream` (which applies them to a server and
+//! re-exports [`StreamSpec`]) both use those rules.
 
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +31,9 @@ pub struct StreamSpec {
     /// Maximum number of messages; `None` is unlimited.
     #[serde(default)]
     pub max_msgs: Option<i64>,
+    /// Maximum number of messages kept per subject; `None` is unlimited.
+    #[serde(default)]
+    pub max_msgs_per_subject: Option<i64>,
     /// Maximum size of one message in bytes; `None` is unlimited.
     #[serde(default)]
     pub max_msg_size: Option<i32>,
@@ -47,6 +53,12 @@ pub struct StreamSpec {
     /// the server's default (2 minutes).
     #[serde(default, with = "crate::duration::serde_human_opt")]
     pub duplicate_window: Option<Duration>,
+    /// Whether applying this declaration may change the stream in ways that
+    /// lose stored or future events (a limit lowered, a subject removed…).
+    /// `false` (the default) keeps the server's value for each such field and
+    /// reports it; see docs/jetstream.md for which changes are destructive.
+    #[serde(default)]
+    pub allow_destructive: bool,
 }
 
 fn default_replicas() -> usize {
@@ -67,13 +79,128 @@ impl StreamSpec {
             max_age: None,
             max_bytes: None,
             max_msgs: None,
+            max_msgs_per_subject: None,
             max_msg_size: None,
             replicas: 1,
             storage: StorageKind::File,
             retention: RetentionKind::Limits,
             discard: DiscardKind::Old,
             duplicate_window: None,
+            allow_destructive: false,
         }
+    }
+
+    /// What makes this declaration unusable, if anything: the first rule it
+    /// breaks. A name holds no whitespace, `.`, `*`, `>`, `/` or `\`; there
+    /// is at least one subject and each is valid (no whitespace, no empty
+    /// token); replicas are 1 to 5; a declared size or count limit is
+    /// positive (or `-1`, unlimited); the duplicate window is no longer than
+    /// `max_age`.
+    pub fn problem(&self) -> Option<StreamProblem> {
+        let problem = |field, reason: String| Some(StreamProblem { field, reason });
+        let name = &self.name;
+        if name.is_empty()
+            || name.chars().any(|c| {
+                c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>' | '/' | '\\')
+            })
+        {
+            return problem(
+                "name",
+                format!(
+                    "`{name}` is empty or holds spaces, `.`, `*`, `>`, `/` or `\\`; use a name \
+                     like CONNECT_EVENTS"
+                ),
+            );
+        }
+        if self.subjects.is_empty() {
+            return problem(
+                "subjects",
+                "is empty; list at least one subject the stream captures, like `connect.>`"
+                    .to_owned(),
+            );
+        }
+        if let Some(bad) = self.subjects.iter().find(|s| !valid_subject(s)) {
+            return problem(
+                "subjects",
+                format!("holds `{bad}`, not a valid subject (no whitespace, no empty token)"),
+            );
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return problem("replicas", format!("is {}; use 1 to 5", self.replicas));
+        }
+        for (field, value) in [
+            ("max_bytes", self.max_bytes),
+            ("max_msgs", self.max_msgs),
+            ("max_msgs_per_subject", self.max_msgs_per_subject),
+            ("max_msg_size", self.max_msg_size.map(i64::from)),
+        ] {
+            if let Some(v) = value.filter(|v| *v == 0 || *v < -1) {
+                return problem(
+                    field,
+                    format!("is {v}; give a positive limit, or leave it out for unlimited"),
+                );
+            }
+        }
+        let max_age = self.max_age.filter(|d| !d.is_zero());
+        if let (Some(window), Some(age)) = (self.duplicate_window, max_age) {
+            if window > age {
+                return problem(
+                    "duplicate_window",
+                    format!(
+                        "({}) is longer than max_age ({}); the server refuses that, shorten it",
+                        crate::duration::format_duration(window),
+                        crate::duration::format_duration(age)
+                    ),
+                );
+            }
+        }
+        None
+    }
+
+    /// What makes this declaration unusable after the `earlier` ones of the
+    /// same list: a [`StreamSpec::problem`], or a name one of them already
+    /// declares.
+    pub fn problem_after(&self, earlier: &[StreamSpec]) -> Option<StreamProblem> {
+        self.problem().or_else(|| {
+            earlier
+                .iter()
+                .any(|e| e.name == self.name)
+                .then(|| StreamProblem {
+                    field: "name",
+                    reason: format!("`{}` is declared twice; keep one", self.name),
+                })
+        })
+    }
+}
+
+/// The first problem in a list of declarations, with the index of the
+/// stream at fault: see [`StreamSpec::problem_after`].
+pub fn streams_problem(streams: &[StreamSpec]) -> Option<(usize, StreamProblem)> {
+    streams
+        .iter()
+        .enumerate()
+        .find_map(|(i, stream)| stream.problem_after(&streams[..i]).map(|p| (i, p)))
+}
+
+fn valid_subject(subject: &str) -> bool {
+    !subject.is_empty()
+        && !subject.chars().any(char::is_whitespace)
+        && !subject.split('.').any(str::is_empty)
+}
+
+/// Why a stream declaration cannot be applied: the field at fault and what
+/// to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamProblem {
+    /// The field, named as in [`StreamSpec`] (`name`, `subjects`, `replicas`…).
+    pub field: &'static str,
+    /// What is wrong and what to do, without the field name.
+    pub reason: String,
+}
+
+impl fmt::Display for StreamProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` {}", self.field, self.reason)
     }
 }
 
@@ -111,4 +238,119 @@ pub enum DiscardKind {
     Old,
     /// Refuse new messages.
     New,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> StreamSpec {
+        StreamSpec::new("A", ["a.>"])
+    }
+
+    #[test]
+    fn every_rule_names_its_field() {
+        let cases: Vec<(StreamSpec, &str)> = vec![
+            (StreamSpec::new("", ["a"]), "name"),
+            (StreamSpec::new("A.B", ["a"]), "name"),
+            (StreamSpec::new("A B", ["a"]), "name"),
+            (StreamSpec::new("A", Vec::<String>::new()), "subjects"),
+            (StreamSpec::new("A", ["a..b"]), "subjects"),
+            (StreamSpec::new("A", ["a b"]), "subjects"),
+            (StreamSpec::new("A", [" "]), "subjects"),
+            (
+                StreamSpec {
+                    replicas: 0,
+                    ..spec()
+                },
+                "replicas",
+            ),
+            (
+                StreamSpec {
+                    replicas: 6,
+                    ..spec()
+                },
+                "replicas",
+            ),
+            (
+                StreamSpec {
+                    max_bytes: Some(0),
+                    ..spec()
+                },
+                "max_bytes",
+            ),
+            (
+                StreamSpec {
+                    max_msgs: Some(-5),
+                    ..spec()
+                },
+                "max_msgs",
+            ),
+            (
+                StreamSpec {
+                    max_msgs_per_subject: Some(0),
+                    ..spec()
+                },
+                "max_msgs_per_subject",
+            ),
+            (
+                StreamSpec {
+                    max_msg_size: Some(0),
+                    ..spec()
+                },
+                "max_msg_size",
+            ),
+            (
+                StreamSpec {
+                    max_age: Some(Duration::from_secs(60)),
+                    duplicate_window: Some(Duration::from_secs(120)),
+                    ..spec()
+                },
+                "duplicate_window",
+            ),
+        ];
+        for (spec, field) in cases {
+            let problem = spec
+                .problem()
+                .unwrap_or_else(|| panic!("{field}: {spec:?}"));
+            assert_eq!(problem.field, field, "{spec:?}: {problem}");
+            assert!(problem.to_string().len() <= 160, "{problem}");
+        }
+        assert_eq!(spec().problem(), None);
+        assert_eq!(
+            StreamSpec {
+                max_bytes: Some(-1),
+                ..spec()
+            }
+            .problem(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_name_declared_twice_is_the_later_ones_problem() {
+        let streams = [
+            spec(),
+            StreamSpec::new("B", ["b"]),
+            StreamSpec::new("A", ["c"]),
+        ];
+        let (i, problem) = streams_problem(&streams).expect("a problem");
+        assert_eq!(i, 2);
+        assert_eq!(problem.field, "name");
+        assert!(problem.reason.contains("twice"), "{problem}");
+        assert_eq!(streams_problem(&streams[..2]), None);
+    }
+
+    #[test]
+    fn allow_destructive_is_a_file_key_defaulting_to_false() {
+        let parsed: StreamSpec =
+            serde_json::from_str(r#"{"name":"A","subjects":["a.>"],"allow_destructive":true}"#)
+                .expect("parses");
+        assert!(parsed.allow_destructive);
+        let parsed: StreamSpec =
+            serde_json::from_str(r#"{"name":"A","subjects":["a.>"],"max_msgs_per_subject":3}"#)
+                .expect("parses");
+        assert!(!parsed.allow_destructive);
+        assert_eq!(parsed.max_msgs_per_subject, Some(3));
+    }
 }

@@ -26,8 +26,8 @@ pub struct JetStreamConnection {
 /// An empty `streams` list means the streams declared in the configuration
 /// (`jetstream.streams`), or [`default_connect_streams`](crate::default_connect_streams)
 /// when the configuration declares none. Stream problems never fail the
-/// connect: they are logged (one warning per failed stream) and returned in
-/// [`JetStreamConnection::report`].
+/// connect: they are logged (one warning per failed or kept stream) and
+/// returned in [`JetStreamConnection::report`].
 pub async fn connect_with_jetstream(
     config: &Config,
     streams: &[StreamSpec],
@@ -55,16 +55,23 @@ async fn with_streams(
     let jetstream = jetstream_context(&connection);
     let specs = resolve_streams(config, streams);
     let report = ensure_streams(&jetstream, &specs).await;
-    let (created, updated, unchanged, failed) = report.counts();
-    if failed == 0 {
-        tracing::info!(created, updated, unchanged, "JetStream streams ensured");
+    let counts = report.counts();
+    if report.is_success() {
+        tracing::info!(
+            created = counts.created,
+            updated = counts.updated,
+            unchanged = counts.unchanged,
+            above_default = counts.above_default,
+            "JetStream streams ensured"
+        );
     } else {
         tracing::warn!(
-            created,
-            updated,
-            unchanged,
-            failed,
-            "some JetStream streams could not be ensured; the connection is up, see the report"
+            created = counts.created,
+            updated = counts.updated,
+            unchanged = counts.unchanged,
+            kept = counts.kept,
+            failed = counts.failed,
+            "some JetStream streams are not as declared; the connection is up, see the report"
         );
     }
     JetStreamConnection {

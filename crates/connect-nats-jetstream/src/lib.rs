@@ -4,9 +4,12 @@
 //!
 //! - **Declared streams kept in sync**: [`ensure_streams`] creates missing
 //!   streams, updates drifted ones, leaves identical ones alone and reports
-//!   every stream's outcome in an [`EnsureReport`]; a change the server
-//!   cannot make in place is a failure naming the field, never ignored.
-//!   [`default_connect_streams`] are the two streams every environment has.
+//!   every stream's outcome in an [`EnsureReport`]. It never destroys data:
+//!   a change that can lose events (a limit lowered, a subject removed…) is
+//!   applied only with `allow_destructive`, otherwise kept and reported; a
+//!   change the server cannot make in place is a failure naming the field.
+//!   [`default_connect_streams`] are the two streams every environment has,
+//!   and a floor: a stream an operator made larger stays as it is.
 //! - **One call to connect**: [`connect_with_jetstream`] (and its degrade
 //!   variant) connects and ensures the streams.
 //! - **Durable consumers**: [`consume`] runs a handler per message with
@@ -55,7 +58,7 @@ pub mod otel;
 mod streams;
 
 pub use connect::{connect_with_jetstream, connect_with_jetstream_or_degrade, JetStreamConnection};
-pub use connect_nats_config::{DiscardKind, RetentionKind, StorageKind, StreamSpec};
+pub use connect_nats_config::{DiscardKind, RetentionKind, StorageKind, StreamProblem, StreamSpec};
 pub use consumer::dead_letter;
 pub use consumer::{
     consume, ConsumerHandle, ConsumerSpec, ConsumerStats, DeadLetterReason, Delivery, HandlerError,
@@ -65,8 +68,8 @@ pub use context::{api_prefix, jetstream_context, jetstream_context_for};
 pub use error::JetStreamError;
 pub use kv::{ensure_kv, KvOperation, KvSpec, TypedEntry, TypedKv, TypedWatch};
 pub use streams::{
-    declared_streams, default_connect_streams, ensure_streams, ensure_streams_dry_run,
-    EnsureReport, FieldChange, StreamOutcome, StreamReport,
+    declared_streams, default_connect_streams, ensure_streams, ensure_streams_dry_run, ChangeKind,
+    Counts, EnsureReport, FieldChange, StreamOutcome, StreamReport,
 };
 
 /// The async-nats JetStream API, for anything these helpers do not cover.

@@ -1,4 +1,4 @@
-//! `connect-nats streams ensure [FILE] [--dry-run]`: apply the declared
+//! `connect-nats streams ensure [FILE] [--dry-run] [--allow-destructive]`: apply the declared
 //! JetStream streams and print what happened to each.
 //!
 //! The streams come from the configuration's `jetstream.streams` (the
@@ -17,7 +17,7 @@ use connect_nats_jetstream::{
     declared_streams, ensure_streams, ensure_streams_dry_run, jetstream_context,
 };
 
-/// Exit status when at least one stream failed (or would fail, with `--dry-run`).
+/// Exit status when at least one stream failed or was kept (or would be, with `--dry-run`).
 pub const EXIT_STREAM_FAILED: u8 = 1;
 /// Exit status when the configuration (or FILE) cannot be loaded.
 pub const EXIT_INVALID_CONFIG: u8 = 2;
@@ -51,13 +51,21 @@ Streams are read from `jetstream.streams` of the configuration: FILE when given,
 service's own configuration (NATS_CONFIG_FILE, NATS_* variables, NATS CLI context). With no \
 streams declared, the default Connect streams (CONNECT_EVENTS, CACHE) are applied, as services do.
 
-Each stream is reported as created, updated (with the changed fields), unchanged, or FAILED \
-(with the field at fault, e.g. a storage change the server cannot make in place). One failing \
-stream does not stop the others.
+Each change is safe (no event can be lost: a limit grows, a subject is added) or destructive \
+(a limit lowered, a subject removed, retention or discard changed, replicas lowered). Safe \
+changes are applied. Destructive ones are applied only to streams declaring \
+`allow_destructive: true`, or to every stream with --allow-destructive; otherwise the stream \
+keeps the server's values and is reported KEPT with each field's current and declared value. \
+The default streams are a floor: one an operator made larger is kept as it is (reported \
+\"above the defaults\", not a failure); one smaller is grown back.
 
-Exit status: 0 every stream is as declared (with --dry-run: nothing would fail); 1 a stream \
-failed (or would fail); 2 invalid configuration; 3 server unreachable; 4 authentication \
-rejected; 5 TLS failure.")]
+Each stream is reported as created, updated (with the changed fields), unchanged, KEPT, above \
+the defaults, or FAILED (with the field at fault, e.g. a storage change the server cannot make \
+in place). One failing stream does not stop the others.
+
+Exit status: 0 every stream is as declared or above the defaults (with --dry-run: would be); \
+1 a stream failed or was KEPT (or would be); 2 invalid configuration; 3 server unreachable; \
+4 authentication rejected; 5 TLS failure.")]
 pub struct EnsureArgs {
     /// A config file (YAML, JSON or TOML, by extension) declaring `jetstream.streams`; it is
     /// layered like NATS_CONFIG_FILE, so it may also hold the connection settings.
@@ -66,6 +74,11 @@ pub struct EnsureArgs {
     /// Show what would change without changing anything.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Apply destructive changes too (a limit lowered, a subject removed…), to every stream, as
+    /// if each declared `allow_destructive: true`. Stored or future events can be lost.
+    #[arg(long)]
+    pub allow_destructive: bool,
 
     /// Print the report as JSON on stdout instead of text.
     #[arg(long)]
@@ -91,7 +104,12 @@ async fn ensure(args: EnsureArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID_CONFIG);
         }
     };
-    let specs = declared_streams(&config);
+    let mut specs = declared_streams(&config);
+    if args.allow_destructive {
+        for spec in &mut specs {
+            spec.allow_destructive = true;
+        }
+    }
     if config.jetstream.streams.is_empty() {
         eprintln!(
             "connect-nats streams ensure: no streams declared (jetstream.streams); applying the \
@@ -139,6 +157,14 @@ async fn ensure(args: EnsureArgs) -> ExitCode {
         }
     } else {
         println!("{report}");
+    }
+    let kept: Vec<&str> = report.kept().map(|s| s.name.as_str()).collect();
+    if !kept.is_empty() {
+        eprintln!(
+            "connect-nats streams ensure: {} kept: applying it would lose events; set \
+             `allow_destructive: true` on the stream or rerun with --allow-destructive",
+            kept.join(", ")
+        );
     }
     if report.is_success() {
         ExitCode::SUCCESS
@@ -193,7 +219,7 @@ mod tests {
     fn ensure_takes_an_optional_file_and_flags() {
         let plain = parse(&["x", "streams", "ensure"]);
         assert_eq!(plain.file, None);
-        assert!(!plain.dry_run && !plain.json);
+        assert!(!plain.dry_run && !plain.json && !plain.allow_destructive);
 
         let full = parse(&[
             "x",
@@ -202,9 +228,10 @@ mod tests {
             "streams.yaml",
             "--dry-run",
             "--json",
+            "--allow-destructive",
         ]);
         assert_eq!(full.file, Some(PathBuf::from("streams.yaml")));
-        assert!(full.dry_run && full.json);
+        assert!(full.dry_run && full.json && full.allow_destructive);
     }
 
     #[test]

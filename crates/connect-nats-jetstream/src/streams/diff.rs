@@ -1,12 +1,13 @@
 //! Comparing a declared [`StreamSpec`] with the configuration a server holds.
 //!
-//! Pure functions, no I/O: what differs, what the server cannot change in
-//! place, and the JSON requests that create or update a stream.
+//! Pure functions, no I/O: what differs, whether each difference is safe or
+//! destructive, what the server cannot change in place, and the JSON
+//! requests that create or update a stream.
 //!
 //! Every field of [`StreamSpec`] is compared, with the server's defaults
-//! normalised (`-1` and `0` both mean "unlimited" for `max_bytes`, `max_msgs`
-//! and `max_msg_size`; `0` means "forever" for `max_age`; `0` replicas means
-//! one). Two fields are compared only when declared: `description` and
+//! normalised (`-1` and `0` both mean "unlimited" for `max_bytes`,
+//! `max_msgs`, `max_msgs_per_subject` and `max_msg_size`; `0` means "forever"
+//! for `max_age`; `0` replicas means one). Two fields are compared only when declared: `description` and
 //! `duplicate_window` (`None` leaves the server's value alone). Settings a
 //! spec cannot express (`allow_direct`, `max_consumers`, `metadata`…) are
 //! never compared and are preserved on update.
@@ -18,7 +19,7 @@ use connect_nats_config::{DiscardKind, RetentionKind, StorageKind, StreamSpec};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::report::FieldChange;
+use super::report::{ChangeKind, FieldChange};
 
 /// The part of a server's stream configuration a spec can declare, read
 /// tolerantly (missing fields take the server's zero values).
@@ -31,6 +32,7 @@ pub(crate) struct ServerStreamConfig {
     pub max_age: i64,
     pub max_bytes: i64,
     pub max_msgs: i64,
+    pub max_msgs_per_subject: i64,
     pub max_msg_size: i64,
     pub num_replicas: i64,
     pub storage: String,
@@ -59,122 +61,65 @@ pub(crate) struct StreamDiff {
     pub blocked: Vec<Blocked>,
 }
 
-/// A spec that can never be applied: the field and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Invalid {
-    pub field: &'static str,
-    pub reason: String,
-}
-
-/// Checks a spec before any request is sent.
-pub(crate) fn validate(spec: &StreamSpec) -> Result<(), Invalid> {
-    let invalid = |field, reason: &str| {
-        Err(Invalid {
-            field,
-            reason: reason.to_owned(),
-        })
-    };
-    if spec.name.is_empty() {
-        return invalid("name", "is empty; give the stream a name such as `ORDERS`");
-    }
-    if spec
-        .name
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
-    {
-        return invalid(
-            "name",
-            "must not contain whitespace, `.`, `*`, `>`, `/` or `\\`; use letters, digits, `-` and `_`",
-        );
-    }
-    if spec.subjects.is_empty() {
-        return invalid(
-            "subjects",
-            "is empty; list the subjects the stream captures, e.g. `orders.>`",
-        );
-    }
-    for subject in &spec.subjects {
-        if subject.is_empty()
-            || subject.chars().any(char::is_whitespace)
-            || subject.split('.').any(str::is_empty)
-        {
-            return Err(Invalid {
-                field: "subjects",
-                reason: format!(
-                    "contains `{subject}`, which is not a valid subject (no whitespace, no empty tokens)"
-                ),
-            });
-        }
-    }
-    if !(1..=5).contains(&spec.replicas) {
-        return invalid("replicas", "must be between 1 and 5");
-    }
-    for (field, value) in [
-        ("max_bytes", spec.max_bytes),
-        ("max_msgs", spec.max_msgs),
-        ("max_msg_size", spec.max_msg_size.map(i64::from)),
-    ] {
-        if let Some(v) = value {
-            if v == 0 || v < -1 {
-                return Err(Invalid {
-                    field,
-                    reason: format!("is {v}; give a positive limit, or leave it out for unlimited"),
-                });
-            }
-        }
-    }
-    if let (Some(window), Some(age)) = (spec.duplicate_window, declared_max_age(spec)) {
-        if window > age {
-            return Err(Invalid {
-                field: "duplicate_window",
-                reason: format!(
-                    "({}) is longer than max_age ({}); the server refuses that, shorten it",
-                    format_duration(window),
-                    format_duration(age)
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Compares a (valid) spec with a server's configuration.
+/// Compares a (valid) spec with a server's configuration, classifying each
+/// difference (the table is in docs/jetstream.md).
 pub(crate) fn diff(spec: &StreamSpec, server: &ServerStreamConfig) -> StreamDiff {
+    use ChangeKind::{Destructive, Safe};
     let mut out = StreamDiff::default();
-    let mut change = |field: &str, server: String, declared: String| {
+    let mut change = |field: &str, kind: ChangeKind, server: String, declared: String| {
         out.changes.push(FieldChange {
             field: field.to_owned(),
+            kind,
             server,
             declared,
         });
     };
 
-    let mut declared_subjects = spec.subjects.clone();
-    declared_subjects.sort();
-    declared_subjects.dedup();
-    let mut server_subjects = server.subjects.clone();
-    server_subjects.sort();
-    server_subjects.dedup();
+    let declared_subjects = subject_set(&spec.subjects);
+    let server_subjects = subject_set(&server.subjects);
     if declared_subjects != server_subjects {
-        change("subjects", list(&server.subjects), list(&spec.subjects));
+        let removes = server_subjects
+            .iter()
+            .any(|s| !declared_subjects.contains(s));
+        change(
+            "subjects",
+            if removes { Destructive } else { Safe },
+            list(&server.subjects),
+            list(&spec.subjects),
+        );
     }
 
     if let Some(declared) = spec.description.as_deref().filter(|d| !d.is_empty()) {
         let current = server.description.as_deref().unwrap_or("");
         if declared != current {
-            change("description", quoted(current), quoted(declared));
+            change("description", Safe, quoted(current), quoted(declared));
         }
     }
 
     let declared_age = declared_max_age(spec);
     let server_age = nanos_to_duration(server.max_age).filter(|d| !d.is_zero());
     if declared_age != server_age {
-        change("max_age", age(server_age), age(declared_age));
+        let lowers = match (declared_age, server_age) {
+            (Some(declared), Some(current)) => declared < current,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        change(
+            "max_age",
+            if lowers { Destructive } else { Safe },
+            age(server_age),
+            age(declared_age),
+        );
     }
 
     for (field, declared, current) in [
         ("max_bytes", spec.max_bytes, server.max_bytes),
         ("max_msgs", spec.max_msgs, server.max_msgs),
+        (
+            "max_msgs_per_subject",
+            spec.max_msgs_per_subject,
+            server.max_msgs_per_subject,
+        ),
         (
             "max_msg_size",
             spec.max_msg_size.map(i64::from),
@@ -184,14 +129,26 @@ pub(crate) fn diff(spec: &StreamSpec, server: &ServerStreamConfig) -> StreamDiff
         let declared = limit(declared);
         let current = limit(Some(current));
         if declared != current {
-            change(field, limit_text(current), limit_text(declared));
+            let lowers = declared > 0 && (current <= 0 || declared < current);
+            change(
+                field,
+                if lowers { Destructive } else { Safe },
+                limit_text(current),
+                limit_text(declared),
+            );
         }
     }
 
     let server_replicas = server.num_replicas.max(1);
-    if i64::try_from(spec.replicas).unwrap_or(i64::MAX) != server_replicas {
+    let declared_replicas = i64::try_from(spec.replicas).unwrap_or(i64::MAX);
+    if declared_replicas != server_replicas {
         change(
             "replicas",
+            if declared_replicas < server_replicas {
+                Destructive
+            } else {
+                Safe
+            },
             server_replicas.to_string(),
             spec.replicas.to_string(),
         );
@@ -201,6 +158,7 @@ pub(crate) fn diff(spec: &StreamSpec, server: &ServerStreamConfig) -> StreamDiff
     if declared_storage != server.storage {
         change(
             "storage",
+            Destructive,
             server.storage.clone(),
             declared_storage.to_owned(),
         );
@@ -217,8 +175,16 @@ pub(crate) fn diff(spec: &StreamSpec, server: &ServerStreamConfig) -> StreamDiff
 
     let declared_retention = retention_str(spec.retention);
     if declared_retention != server.retention {
+        // Limits keeps every event until a limit removes it; interest and
+        // workqueue remove events a limits stream would keep.
+        let kind = if spec.retention == RetentionKind::Limits {
+            Safe
+        } else {
+            Destructive
+        };
         change(
             "retention",
+            kind,
             server.retention.clone(),
             declared_retention.to_owned(),
         );
@@ -237,8 +203,11 @@ pub(crate) fn diff(spec: &StreamSpec, server: &ServerStreamConfig) -> StreamDiff
 
     let declared_discard = discard_str(spec.discard);
     if declared_discard != server.discard {
+        // At a limit, `old` drops stored events and `new` refuses new ones:
+        // either way, events the current policy keeps are lost.
         change(
             "discard",
+            Destructive,
             server.discard.clone(),
             declared_discard.to_owned(),
         );
@@ -249,6 +218,7 @@ pub(crate) fn diff(spec: &StreamSpec, server: &ServerStreamConfig) -> StreamDiff
         if window != current {
             change(
                 "duplicate_window",
+                Safe,
                 format_duration(current),
                 format_duration(window),
             );
@@ -265,6 +235,65 @@ pub(crate) fn diff(spec: &StreamSpec, server: &ServerStreamConfig) -> StreamDiff
     out
 }
 
+/// The differences of a stream split into those to apply and those to keep
+/// at the server's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// The changes an update applies.
+    pub apply: Vec<FieldChange>,
+    /// The destructive changes not applied: the server's value stays.
+    pub keep: Vec<FieldChange>,
+}
+
+/// Splits `changes` (from [`diff`]) into what an update applies and what it
+/// keeps. Destructive changes are applied only with `allow_destructive`.
+/// Kept subjects removals still let declared subjects be added: the update
+/// then holds both, reported as a safe `subjects` change.
+pub(crate) fn plan(
+    spec: &StreamSpec,
+    server: &ServerStreamConfig,
+    changes: Vec<FieldChange>,
+) -> Plan {
+    let mut out = Plan::default();
+    for change in changes {
+        if change.kind == ChangeKind::Safe || spec.allow_destructive {
+            out.apply.push(change);
+            continue;
+        }
+        if change.field == "subjects" {
+            let union = kept_subjects(spec, server);
+            if subject_set(&union) != subject_set(&server.subjects) {
+                out.apply.push(FieldChange {
+                    field: change.field.clone(),
+                    kind: ChangeKind::Safe,
+                    server: change.server.clone(),
+                    declared: list(&union),
+                });
+            }
+        }
+        out.keep.push(change);
+    }
+    out
+}
+
+/// The server's subjects followed by the declared ones it lacks.
+fn kept_subjects(spec: &StreamSpec, server: &ServerStreamConfig) -> Vec<String> {
+    let mut union = server.subjects.clone();
+    for subject in &spec.subjects {
+        if !union.contains(subject) {
+            union.push(subject.clone());
+        }
+    }
+    union
+}
+
+fn subject_set(subjects: &[String]) -> Vec<&str> {
+    let mut set: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    set.sort_unstable();
+    set.dedup();
+    set
+}
+
 /// The `STREAM.CREATE` request for a (valid) spec.
 pub(crate) fn create_request(spec: &StreamSpec) -> Value {
     let mut config = Map::new();
@@ -274,14 +303,37 @@ pub(crate) fn create_request(spec: &StreamSpec) -> Value {
 }
 
 /// The `STREAM.UPDATE` request: the server's whole configuration with the
-/// declared fields replaced, so settings the spec does not express are kept.
-pub(crate) fn update_request(spec: &StreamSpec, server_config: &Value) -> Value {
-    let mut config = match server_config {
+/// declared fields replaced, so settings the spec does not express are kept;
+/// the fields in `keep` keep the server's value (kept subjects: the server's
+/// and the declared ones together).
+pub(crate) fn update_request(
+    spec: &StreamSpec,
+    server_config: &Value,
+    keep: &[FieldChange],
+) -> Value {
+    let server = match server_config {
         Value::Object(map) => map.clone(),
         _ => Map::new(),
     };
+    let mut config = server.clone();
     config.insert("name".into(), json!(spec.name));
     apply_declared(&mut config, spec);
+    for kept in keep {
+        let key = match kept.field.as_str() {
+            "replicas" => "num_replicas",
+            other => other,
+        };
+        if key == "subjects" {
+            let current = serde_json::from_value::<ServerStreamConfig>(server_config.clone())
+                .unwrap_or_default();
+            config.insert(key.into(), json!(kept_subjects(spec, &current)));
+            continue;
+        }
+        match server.get(key) {
+            Some(value) => config.insert(key.into(), value.clone()),
+            None => config.remove(key),
+        };
+    }
     Value::Object(config)
 }
 
@@ -296,6 +348,10 @@ fn apply_declared(config: &mut Map<String, Value>, spec: &StreamSpec) {
     );
     config.insert("max_bytes".into(), json!(limit(spec.max_bytes)));
     config.insert("max_msgs".into(), json!(limit(spec.max_msgs)));
+    config.insert(
+        "max_msgs_per_subject".into(),
+        json!(limit(spec.max_msgs_per_subject)),
+    );
     config.insert(
         "max_msg_size".into(),
         json!(limit(spec.max_msg_size.map(i64::from))),
@@ -413,6 +469,7 @@ mod tests {
             max_age: 0,
             max_bytes: -1,
             max_msgs: -1,
+            max_msgs_per_subject: -1,
             max_msg_size: 0,
             num_replicas: 0,
             storage: "file".into(),
@@ -456,6 +513,7 @@ mod tests {
             d.changes,
             vec![FieldChange {
                 field: "max_age".into(),
+                kind: ChangeKind::Safe,
                 server: "1h".into(),
                 declared: "2h".into()
             }]
@@ -555,7 +613,7 @@ mod tests {
             "max_age": 1,
             "storage": "file",
         });
-        let update = update_request(&spec, &server);
+        let update = update_request(&spec, &server, &[]);
         assert_eq!(update["allow_direct"], json!(true));
         assert_eq!(update["max_consumers"], json!(10));
         assert_eq!(update["metadata"]["owner"], json!("team-a"));
@@ -584,69 +642,271 @@ mod tests {
     }
 
     #[test]
-    fn validation_names_the_field() {
-        let cases: Vec<(StreamSpec, &str)> = vec![
-            (StreamSpec::new("", ["a"]), "name"),
-            (StreamSpec::new("A.B", ["a"]), "name"),
-            (StreamSpec::new("A", Vec::<String>::new()), "subjects"),
-            (StreamSpec::new("A", ["a..b"]), "subjects"),
-            (StreamSpec::new("A", ["a b"]), "subjects"),
+    fn the_defaults_are_valid() {
+        for s in super::super::default_connect_streams() {
+            assert_eq!(s.problem(), None, "{}", s.name);
+        }
+    }
+
+    /// The kind of the one change between `old` (on the server) and `new`.
+    fn kind_of(old: &StreamSpec, new: &StreamSpec) -> (String, ChangeKind) {
+        let d = diff(new, &server_view(old));
+        assert_eq!(d.changes.len(), 1, "{:?}", d.changes);
+        (d.changes[0].field.clone(), d.changes[0].kind)
+    }
+
+    #[test]
+    fn every_field_is_classified() {
+        use ChangeKind::{Destructive, Safe};
+        let base = spec();
+        let with = |edit: fn(&mut StreamSpec)| {
+            let mut s = spec();
+            edit(&mut s);
+            s
+        };
+        let unlimited = with(|s| {
+            s.max_age = None;
+            s.max_bytes = None;
+        });
+        let cases: Vec<(StreamSpec, StreamSpec, &str, ChangeKind)> = vec![
             (
-                StreamSpec {
-                    replicas: 0,
-                    ..StreamSpec::new("A", ["a"])
-                },
-                "replicas",
+                base.clone(),
+                with(|s| s.subjects.push("audit.>".into())),
+                "subjects",
+                Safe,
             ),
             (
-                StreamSpec {
-                    replicas: 6,
-                    ..StreamSpec::new("A", ["a"])
-                },
-                "replicas",
+                base.clone(),
+                with(|s| {
+                    s.subjects.pop();
+                }),
+                "subjects",
+                Destructive,
             ),
             (
-                StreamSpec {
-                    max_bytes: Some(0),
-                    ..StreamSpec::new("A", ["a"])
-                },
+                base.clone(),
+                with(|s| s.subjects = vec!["orders.>".into(), "x.>".into()]),
+                "subjects",
+                Destructive,
+            ),
+            (
+                base.clone(),
+                with(|s| s.description = Some("new".into())),
+                "description",
+                Safe,
+            ),
+            (
+                base.clone(),
+                with(|s| s.max_age = Some(Duration::from_secs(7200))),
+                "max_age",
+                Safe,
+            ),
+            (
+                base.clone(),
+                with(|s| s.max_age = Some(Duration::from_secs(60))),
+                "max_age",
+                Destructive,
+            ),
+            (base.clone(), with(|s| s.max_age = None), "max_age", Safe),
+            (
+                unlimited.clone(),
+                with(|s| s.max_bytes = None),
+                "max_age",
+                Destructive,
+            ),
+            (
+                base.clone(),
+                with(|s| s.max_bytes = Some(4096)),
                 "max_bytes",
+                Safe,
             ),
             (
-                StreamSpec {
-                    max_msgs: Some(-5),
-                    ..StreamSpec::new("A", ["a"])
-                },
+                base.clone(),
+                with(|s| s.max_bytes = Some(512)),
+                "max_bytes",
+                Destructive,
+            ),
+            (
+                base.clone(),
+                with(|s| s.max_bytes = None),
+                "max_bytes",
+                Safe,
+            ),
+            (
+                unlimited,
+                with(|s| s.max_age = None),
+                "max_bytes",
+                Destructive,
+            ),
+            (
+                base.clone(),
+                with(|s| s.max_msgs = Some(10)),
                 "max_msgs",
+                Destructive,
             ),
             (
-                StreamSpec {
-                    max_msg_size: Some(0),
-                    ..StreamSpec::new("A", ["a"])
-                },
+                with(|s| s.max_msgs = Some(10)),
+                base.clone(),
+                "max_msgs",
+                Safe,
+            ),
+            (
+                with(|s| s.max_msgs = Some(10)),
+                with(|s| s.max_msgs = Some(20)),
+                "max_msgs",
+                Safe,
+            ),
+            (
+                base.clone(),
+                with(|s| s.max_msgs_per_subject = Some(1)),
+                "max_msgs_per_subject",
+                Destructive,
+            ),
+            (
+                with(|s| s.max_msgs_per_subject = Some(1)),
+                with(|s| s.max_msgs_per_subject = Some(5)),
+                "max_msgs_per_subject",
+                Safe,
+            ),
+            (
+                base.clone(),
+                with(|s| s.max_msg_size = Some(512)),
                 "max_msg_size",
+                Destructive,
             ),
             (
-                StreamSpec {
-                    max_age: Some(Duration::from_secs(60)),
-                    duplicate_window: Some(Duration::from_secs(120)),
-                    ..StreamSpec::new("A", ["a"])
-                },
+                with(|s| s.max_msg_size = Some(512)),
+                base.clone(),
+                "max_msg_size",
+                Safe,
+            ),
+            (base.clone(), with(|s| s.replicas = 3), "replicas", Safe),
+            (
+                with(|s| s.replicas = 3),
+                base.clone(),
+                "replicas",
+                Destructive,
+            ),
+            (
+                base.clone(),
+                with(|s| s.storage = StorageKind::Memory),
+                "storage",
+                Destructive,
+            ),
+            (
+                base.clone(),
+                with(|s| s.retention = RetentionKind::Interest),
+                "retention",
+                Destructive,
+            ),
+            (
+                with(|s| s.retention = RetentionKind::Interest),
+                base.clone(),
+                "retention",
+                Safe,
+            ),
+            (
+                base.clone(),
+                with(|s| s.retention = RetentionKind::Workqueue),
+                "retention",
+                Destructive,
+            ),
+            (
+                base.clone(),
+                with(|s| s.discard = DiscardKind::New),
+                "discard",
+                Destructive,
+            ),
+            (
+                with(|s| s.discard = DiscardKind::New),
+                base.clone(),
+                "discard",
+                Destructive,
+            ),
+            (
+                base.clone(),
+                with(|s| s.duplicate_window = Some(Duration::from_secs(30))),
                 "duplicate_window",
+                Safe,
+            ),
+            (
+                base,
+                with(|s| s.duplicate_window = Some(Duration::from_secs(600))),
+                "duplicate_window",
+                Safe,
             ),
         ];
-        for (spec, field) in cases {
-            let err = validate(&spec).expect_err(field);
-            assert_eq!(err.field, field, "{spec:?}: {}", err.reason);
+        for (old, new, field, kind) in cases {
+            assert_eq!(
+                kind_of(&old, &new),
+                (field.to_owned(), kind),
+                "{old:?}\n -> {new:?}"
+            );
         }
-        assert!(validate(&spec()).is_ok());
-        assert!(validate(&StreamSpec {
-            max_bytes: Some(-1),
+    }
+
+    fn fields(changes: &[FieldChange]) -> Vec<&str> {
+        changes.iter().map(|c| c.field.as_str()).collect()
+    }
+
+    #[test]
+    fn destructive_changes_are_kept_unless_allowed() {
+        let old = spec();
+        let server = server_view(&old);
+        let new = StreamSpec {
+            description: Some("grown".into()),
+            max_bytes: Some(512),
+            subjects: vec!["orders.>".into(), "audit.>".into()],
+            ..old.clone()
+        };
+        let split = plan(&new, &server, diff(&new, &server).changes);
+        assert_eq!(fields(&split.apply), ["subjects", "description"]);
+        assert_eq!(
+            split.apply[0].declared, "[orders.>, refunds.>, audit.>]",
+            "subjects added, none removed"
+        );
+        assert_eq!(fields(&split.keep), ["subjects", "max_bytes"]);
+
+        let raw = create_request(&old);
+        let update = update_request(&new, &raw, &split.keep);
+        assert_eq!(
+            update["max_bytes"],
+            json!(1024),
+            "kept at the server's value"
+        );
+        assert_eq!(
+            update["subjects"],
+            json!(["orders.>", "refunds.>", "audit.>"])
+        );
+        assert_eq!(update["description"], json!("grown"));
+
+        let allowed = StreamSpec {
+            allow_destructive: true,
+            ..new
+        };
+        let applied = plan(&allowed, &server, diff(&allowed, &server).changes);
+        assert!(applied.keep.is_empty());
+        assert_eq!(
+            fields(&applied.apply),
+            ["subjects", "description", "max_bytes"]
+        );
+        let update = update_request(&allowed, &raw, &applied.keep);
+        assert_eq!(update["max_bytes"], json!(512));
+        assert_eq!(update["subjects"], json!(["orders.>", "audit.>"]));
+    }
+
+    #[test]
+    fn kept_replicas_keep_the_server_key() {
+        let old = StreamSpec {
+            replicas: 3,
             ..spec()
-        })
-        .is_ok());
-        for s in super::super::default_connect_streams() {
-            assert!(validate(&s).is_ok());
-        }
+        };
+        let server = server_view(&old);
+        let new = spec();
+        let split = plan(&new, &server, diff(&new, &server).changes);
+        assert_eq!(fields(&split.keep), ["replicas"]);
+        assert!(split.apply.is_empty());
+        let update = update_request(&new, &create_request(&old), &split.keep);
+        assert_eq!(update["num_replicas"], json!(3));
     }
 }

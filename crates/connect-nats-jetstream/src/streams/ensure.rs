@@ -6,16 +6,30 @@ use connect_nats_config::StreamSpec;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::diff::{create_request, diff, update_request, validate, ServerStreamConfig};
-use super::report::{EnsureReport, StreamOutcome, StreamReport};
+use super::defaults::default_connect_streams;
+use super::diff::{create_request, diff, plan, update_request, ServerStreamConfig};
+use super::report::{EnsureReport, FieldChange, StreamOutcome, StreamReport};
 
-/// Creates missing streams, updates streams whose updatable settings differ,
-/// leaves identical ones alone, and reports per stream what it did.
+/// Creates missing streams, updates streams whose settings differ, leaves
+/// identical ones alone, and reports per stream what it did.
+///
+/// Every difference is classified (the table is in docs/jetstream.md):
+/// *safe* changes (no event can be lost: a limit grows, a subject is added…)
+/// are applied; *destructive* ones (a limit lowered, a subject removed…) are
+/// applied only when the spec sets `allow_destructive`. Otherwise the
+/// server's value stays, and the stream is reported
+/// [`Kept`](StreamOutcome::Kept) with each field's current and declared
+/// value, logged at WARN.
+///
+/// A spec equal to a built-in default ([`default_connect_streams`]) is a
+/// floor: a stream an operator made larger keeps its larger settings and is
+/// reported [`AboveDefault`](StreamOutcome::AboveDefault), not a failure;
+/// settings below the defaults are grown back.
 ///
 /// A difference the server cannot apply in place (storage type, retention to
 /// or from workqueue, any change to a sealed stream) is reported as a failure
 /// naming the field; nothing is hidden. A failure on one stream does not stop
-/// the others. Running it twice in a row reports every stream unchanged.
+/// the others. Running it twice in a row changes nothing the second time.
 ///
 /// Settings a [`StreamSpec`] cannot express (`allow_direct`, `metadata`,
 /// `max_consumers`…) are preserved when a stream is updated.
@@ -24,7 +38,8 @@ pub async fn ensure_streams(js: &Context, specs: &[StreamSpec]) -> EnsureReport 
 }
 
 /// Like [`ensure_streams`], but changes nothing: the report says what would
-/// be created, updated, left alone, or fail.
+/// be created, updated, left alone, kept, or fail, with the same
+/// classification.
 pub async fn ensure_streams_dry_run(js: &Context, specs: &[StreamSpec]) -> EnsureReport {
     run(js, specs, true).await
 }
@@ -34,8 +49,15 @@ async fn run(js: &Context, specs: &[StreamSpec], dry_run: bool) -> EnsureReport 
         dry_run,
         streams: Vec::with_capacity(specs.len()),
     };
-    for spec in specs {
-        let outcome = ensure_one(js, spec, dry_run).await;
+    for (i, spec) in specs.iter().enumerate() {
+        let outcome = match spec.problem_after(&specs[..i]) {
+            Some(problem) => StreamOutcome::Failed {
+                field: Some(problem.field.to_owned()),
+                reason: format!("invalid declaration: {problem}"),
+                changes: Vec::new(),
+            },
+            None => ensure_one(js, spec, dry_run).await,
+        };
         log_outcome(&spec.name, &outcome, dry_run);
         report.streams.push(StreamReport {
             name: spec.name.clone(),
@@ -51,12 +73,26 @@ fn log_outcome(name: &str, outcome: &StreamOutcome, dry_run: bool) {
             tracing::info!(stream = name, dry_run, "JetStream stream created")
         }
         StreamOutcome::Updated { changes } => {
-            let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
-            tracing::info!(stream = name, dry_run, changes = ?changes, "JetStream stream updated");
+            tracing::info!(stream = name, dry_run, changes = ?texts(changes), "JetStream stream updated");
         }
         StreamOutcome::Unchanged => {
             tracing::debug!(stream = name, dry_run, "JetStream stream unchanged")
         }
+        StreamOutcome::Kept { applied, kept } => tracing::warn!(
+            stream = name,
+            dry_run,
+            kept = ?texts(kept),
+            applied = ?texts(applied),
+            "JetStream stream kept: its declaration would lose events; set `allow_destructive: \
+             true` (CLI: --allow-destructive) to apply it"
+        ),
+        StreamOutcome::AboveDefault { applied, kept } => tracing::warn!(
+            stream = name,
+            dry_run,
+            kept = ?texts(kept),
+            applied = ?texts(applied),
+            "JetStream stream is above its built-in defaults; the larger settings were kept"
+        ),
         StreamOutcome::Failed { field, reason, .. } => tracing::warn!(
             stream = name,
             dry_run,
@@ -67,18 +103,17 @@ fn log_outcome(name: &str, outcome: &StreamOutcome, dry_run: bool) {
     }
 }
 
-async fn ensure_one(js: &Context, spec: &StreamSpec, dry_run: bool) -> StreamOutcome {
-    if let Err(invalid) = validate(spec) {
-        return StreamOutcome::Failed {
-            field: Some(invalid.field.to_owned()),
-            reason: format!(
-                "invalid declaration: `{}` {}",
-                invalid.field, invalid.reason
-            ),
-            changes: Vec::new(),
-        };
-    }
+fn texts(changes: &[FieldChange]) -> Vec<String> {
+    changes.iter().map(ToString::to_string).collect()
+}
 
+/// Whether `spec` is applied as a floor: it is one of the built-in defaults,
+/// unchanged and without `allow_destructive`.
+fn is_floor(spec: &StreamSpec) -> bool {
+    !spec.allow_destructive && default_connect_streams().iter().any(|d| d == spec)
+}
+
+async fn ensure_one(js: &Context, spec: &StreamSpec, dry_run: bool) -> StreamOutcome {
     let existing = match api(js, &format!("STREAM.INFO.{}", spec.name), &Value::Null).await {
         Ok(info) => Some(info),
         Err(ApiError::Server(e)) if e.is_stream_not_found() => None,
@@ -137,30 +172,38 @@ async fn ensure_one(js: &Context, spec: &StreamSpec, dry_run: bool) -> StreamOut
     if difference.changes.is_empty() {
         return StreamOutcome::Unchanged;
     }
-    if dry_run {
-        return StreamOutcome::Updated {
-            changes: difference.changes,
-        };
-    }
-    let subject = format!("STREAM.UPDATE.{}", spec.name);
-    match api(js, &subject, &update_request(spec, &raw_config)).await {
-        Ok(_) => StreamOutcome::Updated {
-            changes: difference.changes,
-        },
-        Err(e) => {
-            let field =
-                e.field()
-                    .map(str::to_owned)
-                    .or_else(|| match difference.changes.as_slice() {
-                        [only] => Some(only.field.clone()),
-                        _ => None,
-                    });
-            StreamOutcome::Failed {
+    let plan = plan(spec, &server, difference.changes);
+    if !dry_run && !plan.apply.is_empty() {
+        let subject = format!("STREAM.UPDATE.{}", spec.name);
+        if let Err(e) = api(js, &subject, &update_request(spec, &raw_config, &plan.keep)).await {
+            let field = e
+                .field()
+                .map(str::to_owned)
+                .or_else(|| match plan.apply.as_slice() {
+                    [only] => Some(only.field.clone()),
+                    _ => None,
+                });
+            let mut changes = plan.apply;
+            changes.extend(plan.keep);
+            return StreamOutcome::Failed {
                 field,
                 reason: format!("the server refused the update: {e}"),
-                changes: difference.changes,
-            }
+                changes,
+            };
         }
+    }
+    match (plan.keep.is_empty(), is_floor(spec)) {
+        (true, _) => StreamOutcome::Updated {
+            changes: plan.apply,
+        },
+        (false, true) => StreamOutcome::AboveDefault {
+            applied: plan.apply,
+            kept: plan.keep,
+        },
+        (false, false) => StreamOutcome::Kept {
+            applied: plan.apply,
+            kept: plan.keep,
+        },
     }
 }
 

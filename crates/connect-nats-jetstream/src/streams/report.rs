@@ -4,12 +4,26 @@ use std::fmt;
 
 use serde::Serialize;
 
+/// Whether applying a change can lose events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// No stored or future event can be lost (a limit grows, a subject is
+    /// added, the description changes…): always applied.
+    Safe,
+    /// Stored or future events can be lost (a limit lowered, a subject
+    /// removed…): applied only when the declaration sets `allow_destructive`.
+    Destructive,
+}
+
 /// One differing setting: the server's value and the declared one, both as
 /// text a human reads (`7days`, `unlimited`, `[a.>, b.>]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldChange {
     /// The field, named as in [`StreamSpec`](crate::StreamSpec) (`max_age`, `storage`…).
     pub field: String,
+    /// Whether applying it can lose events.
+    pub kind: ChangeKind,
     /// The value the server has.
     pub server: String,
     /// The value declared.
@@ -35,6 +49,24 @@ pub enum StreamOutcome {
     },
     /// The stream already matched its declaration.
     Unchanged,
+    /// Applying the declaration would lose stored or future events, and it
+    /// does not set `allow_destructive`: the destructive changes were not
+    /// made, the safe ones were.
+    Kept {
+        /// The safe changes made.
+        applied: Vec<FieldChange>,
+        /// The destructive changes not made: the server's value stays.
+        kept: Vec<FieldChange>,
+    },
+    /// A built-in default stream (`CONNECT_EVENTS`, `CACHE`) that an
+    /// operator made larger: the defaults are a floor, so the larger settings
+    /// stay and settings below the defaults are grown back. Not a failure.
+    AboveDefault {
+        /// The safe changes made (settings grown back to the defaults).
+        applied: Vec<FieldChange>,
+        /// The operator's settings kept instead of the defaults.
+        kept: Vec<FieldChange>,
+    },
     /// The stream could not be brought in line with its declaration.
     Failed {
         /// The field at fault, when one is: a setting the server cannot
@@ -49,12 +81,15 @@ pub enum StreamOutcome {
 }
 
 impl StreamOutcome {
-    /// A short word for the outcome: `created`, `updated`, `unchanged`, `failed`.
+    /// A short word for the outcome: `created`, `updated`, `unchanged`,
+    /// `kept`, `above_default`, `failed`.
     pub fn kind(&self) -> &'static str {
         match self {
             StreamOutcome::Created => "created",
             StreamOutcome::Updated { .. } => "updated",
             StreamOutcome::Unchanged => "unchanged",
+            StreamOutcome::Kept { .. } => "kept",
+            StreamOutcome::AboveDefault { .. } => "above_default",
             StreamOutcome::Failed { .. } => "failed",
         }
     }
@@ -62,6 +97,21 @@ impl StreamOutcome {
     /// Whether this is a failure.
     pub fn is_failed(&self) -> bool {
         matches!(self, StreamOutcome::Failed { .. })
+    }
+
+    /// Whether destructive changes were held back for want of
+    /// `allow_destructive` ([`StreamOutcome::Kept`]).
+    pub fn is_kept(&self) -> bool {
+        matches!(self, StreamOutcome::Kept { .. })
+    }
+
+    /// The destructive changes not made ([`StreamOutcome::Kept`] and
+    /// [`StreamOutcome::AboveDefault`]); empty for the other outcomes.
+    pub fn kept_changes(&self) -> &[FieldChange] {
+        match self {
+            StreamOutcome::Kept { kept, .. } | StreamOutcome::AboveDefault { kept, .. } => kept,
+            _ => &[],
+        }
     }
 }
 
@@ -90,9 +140,19 @@ pub struct EnsureReport {
 }
 
 impl EnsureReport {
-    /// Whether no stream failed.
+    /// Whether every stream is as declared, or above its built-in defaults:
+    /// none failed and none had destructive changes held back.
     pub fn is_success(&self) -> bool {
-        !self.streams.iter().any(|s| s.outcome.is_failed())
+        !self
+            .streams
+            .iter()
+            .any(|s| s.outcome.is_failed() || s.outcome.is_kept())
+    }
+
+    /// The streams whose destructive changes were held back for want of
+    /// `allow_destructive`.
+    pub fn kept(&self) -> impl Iterator<Item = &StreamReport> {
+        self.streams.iter().filter(|s| s.outcome.is_kept())
     }
 
     /// Whether every stream was already as declared.
@@ -115,41 +175,75 @@ impl EnsureReport {
         self.streams.iter().filter(|s| s.outcome.is_failed())
     }
 
-    /// How many streams had each outcome: (created, updated, unchanged, failed).
-    pub fn counts(&self) -> (usize, usize, usize, usize) {
+    /// How many streams had each outcome.
+    pub fn counts(&self) -> Counts {
         let count = |k: &str| {
             self.streams
                 .iter()
                 .filter(|s| s.outcome.kind() == k)
                 .count()
         };
-        (
-            count("created"),
-            count("updated"),
-            count("unchanged"),
-            count("failed"),
-        )
+        Counts {
+            created: count("created"),
+            updated: count("updated"),
+            unchanged: count("unchanged"),
+            kept: count("kept"),
+            above_default: count("above_default"),
+            failed: count("failed"),
+        }
     }
+}
+
+/// How many streams of an [`EnsureReport`] had each outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// [`StreamOutcome::Created`].
+    pub created: usize,
+    /// [`StreamOutcome::Updated`].
+    pub updated: usize,
+    /// [`StreamOutcome::Unchanged`].
+    pub unchanged: usize,
+    /// [`StreamOutcome::Kept`].
+    pub kept: usize,
+    /// [`StreamOutcome::AboveDefault`].
+    pub above_default: usize,
+    /// [`StreamOutcome::Failed`].
+    pub failed: usize,
 }
 
 impl fmt::Display for EnsureReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let width = self.streams.iter().map(|s| s.name.len()).max().unwrap_or(0);
-        let (created, updated, unchanged, failed) = self.counts();
+        let would = |done: &'static str, planned: &'static str| {
+            if self.dry_run {
+                planned
+            } else {
+                done
+            }
+        };
         for stream in &self.streams {
             write!(f, "{:width$}  ", stream.name)?;
             match &stream.outcome {
-                StreamOutcome::Created if self.dry_run => writeln!(f, "would be created")?,
-                StreamOutcome::Created => writeln!(f, "created")?,
-                StreamOutcome::Updated { changes } => {
-                    let verb = if self.dry_run {
-                        "would be updated"
-                    } else {
-                        "updated"
-                    };
-                    writeln!(f, "{verb}: {}", join(changes))?
-                }
+                StreamOutcome::Created => writeln!(f, "{}", would("created", "would be created"))?,
+                StreamOutcome::Updated { changes } => writeln!(
+                    f,
+                    "{}: {}",
+                    would("updated", "would be updated"),
+                    join(changes)
+                )?,
                 StreamOutcome::Unchanged => writeln!(f, "unchanged")?,
+                StreamOutcome::Kept { applied, kept } => {
+                    write!(
+                        f,
+                        "KEPT, destructive changes not applied (set allow_destructive): {}",
+                        join(kept)
+                    )?;
+                    applied_suffix(f, applied, would("applied", "would apply"))?
+                }
+                StreamOutcome::AboveDefault { applied, kept } => {
+                    write!(f, "above the defaults, kept: {}", join(kept))?;
+                    applied_suffix(f, applied, would("applied", "would apply"))?
+                }
                 StreamOutcome::Failed {
                     field,
                     reason,
@@ -167,21 +261,32 @@ impl fmt::Display for EnsureReport {
                 }
             }
         }
-        let prefix = if self.dry_run {
-            "dry run, nothing changed: "
-        } else {
-            ""
-        };
-        let verbs = if self.dry_run {
-            ["to create", "to update", "unchanged", "failing"]
-        } else {
-            ["created", "updated", "unchanged", "failed"]
-        };
+        let counts = self.counts();
+        let prefix = would("", "dry run, nothing changed: ");
         write!(
             f,
-            "{prefix}{created} {}, {updated} {}, {unchanged} {}, {failed} {}",
-            verbs[0], verbs[1], verbs[2], verbs[3]
-        )
+            "{prefix}{} {}, {} {}, {} unchanged",
+            counts.created,
+            would("created", "to create"),
+            counts.updated,
+            would("updated", "to update"),
+            counts.unchanged,
+        )?;
+        if counts.above_default > 0 {
+            write!(f, ", {} above the defaults", counts.above_default)?;
+        }
+        if counts.kept > 0 {
+            write!(f, ", {} kept", counts.kept)?;
+        }
+        write!(f, ", {} {}", counts.failed, would("failed", "failing"))
+    }
+}
+
+fn applied_suffix(f: &mut fmt::Formatter<'_>, applied: &[FieldChange], verb: &str) -> fmt::Result {
+    if applied.is_empty() {
+        writeln!(f)
+    } else {
+        writeln!(f, "; {verb}: {}", join(applied))
     }
 }
 
@@ -210,6 +315,7 @@ mod tests {
                     outcome: StreamOutcome::Updated {
                         changes: vec![FieldChange {
                             field: "max_age".into(),
+                            kind: ChangeKind::Safe,
                             server: "1h".into(),
                             declared: "2h".into(),
                         }],
@@ -273,11 +379,101 @@ mod tests {
         let r = report(false);
         assert!(!r.is_success());
         assert!(!r.all_unchanged());
-        assert_eq!(r.counts(), (1, 1, 1, 1));
+        assert_eq!(
+            r.counts(),
+            Counts {
+                created: 1,
+                updated: 1,
+                unchanged: 1,
+                kept: 0,
+                above_default: 0,
+                failed: 1
+            }
+        );
         assert_eq!(r.get("SAME"), Some(&StreamOutcome::Unchanged));
         assert_eq!(
             r.failures().map(|s| s.name.as_str()).collect::<Vec<_>>(),
             ["BAD"]
         );
+    }
+
+    fn kept_report(dry_run: bool) -> EnsureReport {
+        let change = |field: &str, kind, server: &str, declared: &str| FieldChange {
+            field: field.into(),
+            kind,
+            server: server.into(),
+            declared: declared.into(),
+        };
+        EnsureReport {
+            dry_run,
+            streams: vec![
+                StreamReport {
+                    name: "ORDERS".into(),
+                    outcome: StreamOutcome::Kept {
+                        applied: vec![change("description", ChangeKind::Safe, "\"a\"", "\"b\"")],
+                        kept: vec![change("max_bytes", ChangeKind::Destructive, "2048", "1024")],
+                    },
+                },
+                StreamReport {
+                    name: "CACHE".into(),
+                    outcome: StreamOutcome::AboveDefault {
+                        applied: vec![],
+                        kept: vec![change("max_age", ChangeKind::Destructive, "1h", "5m")],
+                    },
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn kept_is_not_success_but_above_default_is() {
+        let r = kept_report(false);
+        assert!(!r.is_success());
+        assert_eq!(
+            r.kept().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["ORDERS"]
+        );
+        assert_eq!(r.counts().kept, 1);
+        assert_eq!(r.counts().above_default, 1);
+        assert_eq!(
+            r.get("CACHE")
+                .map(StreamOutcome::kept_changes)
+                .map(<[_]>::len),
+            Some(1)
+        );
+
+        let only_above = EnsureReport {
+            streams: r.streams[1..].to_vec(),
+            ..r
+        };
+        assert!(only_above.is_success());
+    }
+
+    #[test]
+    fn kept_display_names_each_field_and_the_opt_in() {
+        let text = kept_report(false).to_string();
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "ORDERS  KEPT, destructive changes not applied (set allow_destructive): \
+             max_bytes 2048 -> 1024; applied: description \"a\" -> \"b\""
+        );
+        assert_eq!(
+            lines[1],
+            "CACHE   above the defaults, kept: max_age 1h -> 5m"
+        );
+        assert_eq!(
+            lines[2],
+            "0 created, 0 updated, 0 unchanged, 1 above the defaults, 1 kept, 0 failed"
+        );
+        let dry = kept_report(true).to_string();
+        assert!(dry.contains("; would apply: description"), "{dry}");
+
+        let json = serde_json::to_value(kept_report(false)).expect("serializes");
+        assert_eq!(json["streams"][0]["outcome"], "kept");
+        assert_eq!(json["streams"][0]["kept"][0]["kind"], "destructive");
+        assert_eq!(json["streams"][0]["kept"][0]["server"], "2048");
+        assert_eq!(json["streams"][0]["applied"][0]["kind"], "safe");
+        assert_eq!(json["streams"][1]["outcome"], "above_default");
     }
 }
