@@ -12,6 +12,7 @@ use crate::provision::{provision, Provisioned};
 
 pub mod bench;
 pub mod demo;
+mod features;
 mod layering;
 pub mod server;
 pub mod soak;

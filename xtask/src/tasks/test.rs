@@ -1,9 +1,10 @@
-//! `cargo xtask test`: rustfmt, the layering check, clippy, then every test against real servers.
+//! `cargo xtask test`: rustfmt, the layering check, clippy, then every test against real servers,
+//! then clippy and the tests of every other feature combination of each library crate.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{cargo, layering, workspace_root};
+use super::{cargo, features, layering, workspace_root};
 use crate::containers::Sweep;
 use crate::demo_server::DemoServer;
 use crate::flags;
@@ -79,6 +80,8 @@ pub fn run(flags: &flags::Test) -> Result<(), String> {
         }
     }
     super::run("cargo test (unit, integration, doc)", test)?;
+
+    features::check(&backend.test_env())?;
 
     eprintln!(
         "\nxtask: all checks passed in {:.0?} (server: {})",
