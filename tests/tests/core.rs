@@ -1,5 +1,5 @@
 //! connect-nats-core against real servers: every auth kind, TLS, server down, reconnect, cluster
-//! failover, health, shutdown, and `connect-nats check` (issue 4's "Done when").
+//! failover, health, shutdown, and `connect-nats check`.
 
 // Test helpers report failures by panicking, like the tests themselves.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
@@ -478,6 +478,16 @@ async fn killed_and_restarted_server_the_connection_comes_back_by_itself() {
             .expect("publish");
         assert_eq!(next_payload(&mut sub).await, "before");
 
+        let epoch = connection.reconnect_epoch();
+        assert!(
+            matches!(
+                connection
+                    .wait_reconnected_since(epoch, Duration::from_millis(200))
+                    .await,
+                Err(ConnectError::Timeout { .. })
+            ),
+            "no reconnect yet"
+        );
         let mut states = connection.watch_state();
         tokio::task::block_in_place(|| server.kill());
         tokio::time::timeout(
@@ -496,6 +506,12 @@ async fn killed_and_restarted_server_the_connection_comes_back_by_itself() {
             .wait_connected(Duration::from_secs(10))
             .await
             .expect("reconnected by itself");
+        // The reconnect completed before this call: it still counts.
+        connection
+            .wait_reconnected_since(epoch, Duration::from_millis(1))
+            .await
+            .expect("a reconnect since the epoch");
+        assert_eq!(connection.reconnect_epoch(), epoch + 1);
         connection
             .publish("core.restart", "after".into())
             .await
@@ -536,6 +552,13 @@ async fn finite_reconnect_limit_then_closed() {
         assert!(readiness.reason.contains("reconnect limit"), "{readiness}");
         assert!(matches!(
             connection.wait_connected(Duration::from_millis(100)).await,
+            Err(ConnectError::Closed { .. })
+        ));
+        let epoch = connection.reconnect_epoch();
+        assert!(matches!(
+            connection
+                .wait_reconnected_since(epoch, Duration::from_secs(5))
+                .await,
             Err(ConnectError::Closed { .. })
         ));
         // Stays closed when the server comes back.
