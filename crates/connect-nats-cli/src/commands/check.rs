@@ -94,9 +94,8 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         eprintln!(
-            "connect-nats check: JetStream is not available, but the configuration expects it \
-             (streams, NATS_JS_DOMAIN or NATS_JS_API_PREFIX are set); enable JetStream for this \
-             account on the server, or fix the domain/prefix"
+            "connect-nats check: JetStream is not available but the configuration expects it; \
+             enable it for this account, or fix NATS_JS_DOMAIN / NATS_JS_API_PREFIX"
         );
         ExitCode::from(EXIT_JETSTREAM)
     }

@@ -25,6 +25,17 @@ pub(crate) struct Context<'a> {
     pub timeout: Duration,
 }
 
+/// Every auth kind [`auth_hint`] knows (see `Auth::kind`).
+#[cfg(test)]
+pub(crate) const AUTH_KINDS: [&str; 6] = [
+    "none",
+    "token",
+    "user_password",
+    "creds_file",
+    "nkey_seed_file",
+    "jwt",
+];
+
 /// What to check when an auth method is rejected.
 pub(crate) fn auth_hint(auth_kind: &str) -> &'static str {
     match auth_kind {
@@ -32,8 +43,8 @@ pub(crate) fn auth_hint(auth_kind: &str) -> &'static str {
         "user_password" => "check NATS_USER and NATS_PASSWORD against the server's authorization settings",
         "creds_file" => "check that NATS_CREDS_FILE holds a user of an account this server trusts, not expired or revoked",
         "nkey_seed_file" => "check that the seed in NATS_NKEY_SEED_FILE belongs to a user nkey the server lists",
-        "jwt" => "check that NATS_JWT is a user of an account this server trusts and NATS_NKEY_SEED is that user's seed",
-        _ => "the server requires credentials and none are configured: set NATS_TOKEN, NATS_USER + NATS_PASSWORD, NATS_CREDS_FILE, NATS_NKEY_SEED_FILE or NATS_JWT + NATS_NKEY_SEED",
+        "jwt" => "check that NATS_JWT is a user of an account the server trusts and NATS_NKEY_SEED is its seed",
+        _ => "the server requires credentials and none are configured: set one auth method (docs/configuration.md)",
     }
 }
 

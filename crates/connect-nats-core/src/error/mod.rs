@@ -21,7 +21,7 @@ pub enum ConnectError {
     /// No server could be reached (connection refused, DNS failure, network
     /// down), or the reconnect limit was used up.
     #[error(
-        "NATS server unreachable ({servers}): {reason}; check NATS_URL and that the server is running and reachable from here"
+        "NATS server unreachable ({servers}): {reason}; check NATS_URL and that the server runs and is reachable from here"
     )]
     Unreachable {
         /// The configured servers (no credentials).
@@ -79,7 +79,7 @@ pub enum ConnectError {
 
     /// The connection is closed for good (shut down, or the reconnect limit was reached).
     #[error(
-        "the NATS connection is closed{reason}; after a deliberate shutdown, stop using it (create a new connection if work remains); if it gave up reconnecting, create a new connection and raise NATS_MAX_RECONNECTS (or leave it at -1 to retry forever)",
+        "the NATS connection is closed{reason}; use a new connection (if it gave up reconnecting, raise NATS_MAX_RECONNECTS or set -1 to retry forever)",
         reason = reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
     )]
     Closed {
@@ -89,7 +89,7 @@ pub enum ConnectError {
 
     /// `shutdown` could not drain and close within its timeout.
     #[error(
-        "NATS shutdown did not finish within {timeout:?}: buffered messages may be lost; give shutdown more time, or check why the server is unreachable"
+        "NATS shutdown did not finish within {timeout:?}: buffered messages may be lost; give it more time, or check why the server is unreachable"
     )]
     ShutdownTimeout {
         /// The timeout that expired.
@@ -140,23 +140,37 @@ pub enum TlsProblem {
     Handshake,
 }
 
+impl TlsProblem {
+    /// Every kind, in the order of the enum.
+    #[cfg(test)]
+    pub(crate) const ALL: [TlsProblem; 7] = [
+        TlsProblem::UntrustedCertificate,
+        TlsProblem::HostnameMismatch,
+        TlsProblem::InvalidCertificate,
+        TlsProblem::ServerWithoutTls,
+        TlsProblem::ClientCertificateRejected,
+        TlsProblem::Setup,
+        TlsProblem::Handshake,
+    ];
+}
+
 impl fmt::Display for TlsProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TlsProblem::UntrustedCertificate => {
-                "the server's certificate is not signed by a trusted CA: set NATS_TLS_CA to the CA bundle that signed it"
+                "the server's certificate is not signed by a trusted CA: set NATS_TLS_CA to the CA that signed it"
             }
             TlsProblem::HostnameMismatch => {
-                "the server's certificate does not name the host in NATS_URL: connect by a name the certificate lists"
+                "the server's certificate does not name the host in NATS_URL: use a name it lists"
             }
             TlsProblem::InvalidCertificate => {
                 "the server's certificate is invalid (expired, not yet valid or malformed): renew it"
             }
             TlsProblem::ServerWithoutTls => {
-                "TLS is required but the server does not speak TLS (or NATS_TLS_FIRST does not match the server's handshake_first): enable TLS on the server, or fix NATS_TLS_FIRST"
+                "the server does not speak TLS (or NATS_TLS_FIRST does not match it): enable TLS there, or fix NATS_TLS_FIRST"
             }
             TlsProblem::ClientCertificateRejected => {
-                "the server requires a client certificate: set NATS_TLS_CERT and NATS_TLS_KEY to one its CA accepts"
+                "the server wants a client certificate: set NATS_TLS_CERT and NATS_TLS_KEY to one its CA accepts"
             }
             TlsProblem::Setup => {
                 "the TLS settings could not be loaded: check NATS_TLS_CA, NATS_TLS_CERT and NATS_TLS_KEY"
@@ -188,6 +202,51 @@ mod tests {
         ] {
             let text = e.to_string();
             assert!(text.contains("; "), "{text}");
+        }
+    }
+
+    /// Every message, with short values in its fields, stays short: the
+    /// longer explanations live in docs/operations.md.
+    #[test]
+    fn messages_are_short() {
+        let servers = || "nats://h:4222".to_owned();
+        let reason = || "x".to_owned();
+        let mut errors = vec![
+            ConnectError::Unreachable {
+                servers: servers(),
+                reason: reason(),
+            },
+            ConnectError::invalid("NATS_NKEY_SEED_FILE", reason()),
+            ConnectError::Timeout {
+                servers: servers(),
+                timeout: Duration::from_secs(10),
+                last_error: Some(reason()),
+            },
+            ConnectError::Closed {
+                reason: Some(reason()),
+            },
+            ConnectError::ShutdownTimeout {
+                timeout: Duration::from_secs(10),
+            },
+        ];
+        for problem in TlsProblem::ALL {
+            errors.push(ConnectError::Tls {
+                servers: servers(),
+                problem,
+                reason: reason(),
+            });
+        }
+        for auth_kind in classify::AUTH_KINDS {
+            errors.push(ConnectError::Auth {
+                servers: servers(),
+                auth_kind,
+                hint: classify::auth_hint(auth_kind),
+                reason: reason(),
+            });
+        }
+        for e in errors {
+            let text = e.to_string();
+            assert!(text.chars().count() <= 165, "{} chars: {text}", text.len());
         }
     }
 }
