@@ -25,8 +25,10 @@ use crate::error::ConnectError;
 /// async-nats dropped the event that would have woken it.
 pub(crate) const STATE_POLL: Duration = Duration::from_millis(100);
 
-/// The reconnect epoch of a bare async-nats client (see the [module
-/// docs](self)): its number of successful connects so far.
+/// The reconnect epoch of a bare async-nats client: its number of
+/// successful connects so far (the first included). It grows by one with
+/// every reconnect, however short the outage, and is updated before the
+/// client reports itself connected.
 ///
 /// For code that holds only the client (e.g. through a JetStream context);
 /// [`Connection::reconnect_epoch`] is the same number.
