@@ -1,5 +1,5 @@
 //! connect-nats-core against real servers: every auth kind, TLS, server down, reconnect, cluster
-//! failover, health, shutdown, and `connect-nats check` (issue 4's "Done when").
+//! failover, health, shutdown, and `connect-nats check`.
 
 // Test helpers report failures by panicking, like the tests themselves.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
@@ -14,9 +14,7 @@ use connect_nats_core::{
     connect, connect_in_background, connect_or_degrade, ConnectError, Connection, ConnectionState,
     TlsProblem,
 };
-use connect_nats_testkit::{
-    bounded, eventually, subscribe_registered, Cluster, NatsServer, ServerConfig,
-};
+use connect_nats_testkit::{bounded, subscribe_registered, Cluster, NatsServer, ServerConfig};
 use futures::StreamExt;
 
 /// Upper bound for one test, servers included.
@@ -478,6 +476,16 @@ async fn killed_and_restarted_server_the_connection_comes_back_by_itself() {
             .expect("publish");
         assert_eq!(next_payload(&mut sub).await, "before");
 
+        let epoch = connection.reconnect_epoch();
+        assert!(
+            matches!(
+                connection
+                    .wait_reconnected_since(epoch, Duration::from_millis(200))
+                    .await,
+                Err(ConnectError::Timeout { .. })
+            ),
+            "no reconnect yet"
+        );
         let mut states = connection.watch_state();
         tokio::task::block_in_place(|| server.kill());
         tokio::time::timeout(
@@ -496,6 +504,12 @@ async fn killed_and_restarted_server_the_connection_comes_back_by_itself() {
             .wait_connected(Duration::from_secs(10))
             .await
             .expect("reconnected by itself");
+        // The reconnect completed before this call: it still counts.
+        connection
+            .wait_reconnected_since(epoch, Duration::from_millis(1))
+            .await
+            .expect("a reconnect since the epoch");
+        assert_eq!(connection.reconnect_epoch(), epoch + 1);
         connection
             .publish("core.restart", "after".into())
             .await
@@ -536,6 +550,13 @@ async fn finite_reconnect_limit_then_closed() {
         assert!(readiness.reason.contains("reconnect limit"), "{readiness}");
         assert!(matches!(
             connection.wait_connected(Duration::from_millis(100)).await,
+            Err(ConnectError::Closed { .. })
+        ));
+        let epoch = connection.reconnect_epoch();
+        assert!(matches!(
+            connection
+                .wait_reconnected_since(epoch, Duration::from_secs(5))
+                .await,
             Err(ConnectError::Closed { .. })
         ));
         // Stays closed when the server comes back.
@@ -586,20 +607,14 @@ async fn cluster_node_killed_the_client_moves_and_keeps_working() {
             .expect("witness");
         let mut witness_sub = subscribe_registered(&witness, "core.cluster").await;
 
-        let before = connection.health().await.reconnects;
+        let epoch = connection.reconnect_epoch();
         tokio::task::block_in_place(|| cluster.node(on).kill());
         // The reconnect may complete before kill() returns (a container's kill takes longer than
-        // the client's move), so wait on the reconnect count, not on the next state change.
-        eventually(
-            Duration::from_secs(10),
-            "the client moved to another node",
-            || async {
-                let health = connection.health().await;
-                (health.reconnects > before && health.state == ConnectionState::Connected)
-                    .then_some(())
-            },
-        )
-        .await;
+        // the client's move): waiting from the epoch read before the kill counts it.
+        connection
+            .wait_reconnected_since(epoch, Duration::from_secs(10))
+            .await
+            .expect("moved to another node");
         let moved_to = connection.health().await.server.expect("server").name;
         assert_ne!(moved_to, first_server, "the client left the killed node");
 

@@ -1198,7 +1198,7 @@ async fn typed_key_value_round_trips_and_names_undecodable_keys() {
 async fn consumption_resumes_at_once_after_a_quick_kill_and_restart() {
     bounded(TEST_TIMEOUT, async {
         let mut server = js_server();
-        let (_connection, js) = js_for(&server, "quick").await;
+        let (connection, js) = js_for(&server, "quick").await;
         work_stream(&js, StorageKind::File).await;
 
         let handled: Arc<Mutex<HashSet<u64>>> = Arc::default();
@@ -1223,20 +1223,17 @@ async fn consumption_resumes_at_once_after_a_quick_kill_and_restart() {
         })
         .await;
 
-        let connects = || js.client().statistics().connects.load(Ordering::Relaxed);
-        let before = connects();
+        let before = connection.reconnect_epoch();
         let outage = Instant::now();
         tokio::task::block_in_place(|| {
             server.kill();
             server.restart();
         });
         let outage = outage.elapsed();
-        eventually(
-            Duration::from_secs(10),
-            "the client reconnected",
-            || async { (connects() > before).then_some(()) },
-        )
-        .await;
+        connection
+            .wait_reconnected_since(before, Duration::from_secs(10))
+            .await
+            .expect("the client reconnected");
 
         publish_numbered(&js, "work.quick", 10).await;
         let published = Instant::now();

@@ -207,10 +207,9 @@ async fn node_of(cluster: &ContainerCluster, connection: &Connection) -> usize {
 /// may come and go between two polls). Returns how long since `since`.
 async fn time_to_notice(connection: &Connection, since: Instant, bound: Duration) -> Duration {
     // Cheap reads only (`health()` would measure an RTT, which stalls on a dead connection).
-    let connects = || connection.statistics().connects.load(Ordering::Relaxed);
-    let before = connects();
+    let before = connection.reconnect_epoch();
     eventually(bound, "the client notices the dead connection", || async {
-        (connection.state() != ConnectionState::Connected || connects() > before)
+        (connection.state() != ConnectionState::Connected || connection.reconnect_epoch() > before)
             .then(|| since.elapsed())
     })
     .await

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use connect_nats_config::{Auth, Config, ConfigError, Secret};
 use connect_nats_core::{
-    connect, connect_in_background, connect_or_degrade, ConnectError, Connection, ConnectionState,
+    connect, connect_in_background, connect_or_degrade, ConnectError, Connection,
 };
 use connect_nats_jetstream::{connect_with_jetstream, StreamSpec};
 use connect_nats_publisher::Publisher;
@@ -230,9 +230,12 @@ async fn exercise(server: &mut NatsServer, right: &Config, wrongs: &[Config], se
     use_connection(&connection, secrets).await;
 
     // A restart makes the client reconnect (and re-send its credentials) by itself.
-    let before = connection.health().await.reconnects;
+    let before = connection.reconnect_epoch();
     server.restart();
-    wait_reconnected(&connection, before).await;
+    connection
+        .wait_reconnected_since(before, Duration::from_secs(20))
+        .await
+        .expect("reconnected within 20 s of the restart");
     use_connection(&connection, secrets).await;
     connection
         .shutdown(Duration::from_secs(5))
@@ -267,22 +270,6 @@ async fn exercise(server: &mut NatsServer, right: &Config, wrongs: &[Config], se
         }
     }
     secrets.assert_logs_clean();
-}
-
-/// Polls (with a deadline) until the connection has reconnected since `before` and is up.
-async fn wait_reconnected(connection: &Connection, before: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let health = connection.health().await;
-        if health.reconnects > before && health.state == ConnectionState::Connected {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no reconnect within 20s of the restart: {health:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A round trip, a publish through the publisher, and every introspection Debug.

@@ -6,6 +6,7 @@
 //! its arm in `main`.
 
 mod commands;
+mod exit;
 
 use std::process::ExitCode;
 

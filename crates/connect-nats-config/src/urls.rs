@@ -69,6 +69,40 @@ pub(crate) fn parse_servers(
     })
 }
 
+impl Scheme {
+    /// Every scheme, in the order of the enum.
+    pub const ALL: [Scheme; 4] = [Scheme::Nats, Scheme::Tls, Scheme::Ws, Scheme::Wss];
+
+    /// The scheme's name as written before `://`: `nats`, `tls`, `ws` or
+    /// `wss` (also its serialized form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Nats => "nats",
+            Scheme::Tls => "tls",
+            Scheme::Ws => "ws",
+            Scheme::Wss => "wss",
+        }
+    }
+
+    /// The scheme called `name` (ASCII case-insensitive), if it is one.
+    pub fn from_name(name: &str) -> Option<Scheme> {
+        Scheme::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// `<scheme>://<rest>`, e.g. `nats://host:4222` for `host:4222`.
+    pub fn url(self, rest: &str) -> String {
+        format!("{}://{rest}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for Scheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 fn parse_one(
     entry: &str,
     setting: &str,
@@ -82,7 +116,7 @@ fn parse_one(
     let with_scheme = if entry.contains("://") {
         entry.to_owned()
     } else {
-        format!("nats://{entry}")
+        Scheme::Nats.url(entry)
     };
     let scheme_text = with_scheme
         .split_once("://")
@@ -96,18 +130,12 @@ fn parse_one(
              in a user name or password",
         ));
     }
-    let scheme = match scheme_text.as_str() {
-        "nats" => Scheme::Nats,
-        "tls" => Scheme::Tls,
-        "ws" => Scheme::Ws,
-        "wss" => Scheme::Wss,
-        _ => {
-            return Err(ConfigError::UnknownScheme {
-                setting: setting.to_owned(),
-                scheme: scheme_text,
-                url: redacted,
-            })
-        }
+    let Some(scheme) = Scheme::from_name(&scheme_text) else {
+        return Err(ConfigError::UnknownScheme {
+            setting: setting.to_owned(),
+            scheme: scheme_text,
+            url: redacted,
+        });
     };
     // `url` reports what is wrong without echoing the input.
     let url = url::Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
@@ -123,7 +151,7 @@ fn parse_one(
     if !matches!(scheme, Scheme::Ws | Scheme::Wss) && !path.is_empty() && path != "/" {
         return Err(invalid("a path is not allowed in a nats:// or tls:// URL"));
     }
-    let mut clean = format!("{scheme_text}://{host}");
+    let mut clean = scheme.url(host);
     if let Some(port) = url.port() {
         clean.push_str(&format!(":{port}"));
     }
@@ -165,6 +193,23 @@ mod tests {
 
     fn parse(s: &str) -> Result<ParsedServers, ConfigError> {
         parse_servers(&[s.to_owned()], "NATS_URL")
+    }
+
+    #[test]
+    fn scheme_names_round_trip_and_match_serde() {
+        for scheme in Scheme::ALL {
+            assert_eq!(Scheme::from_name(scheme.as_str()), Some(scheme));
+            assert_eq!(
+                Scheme::from_name(&scheme.as_str().to_ascii_uppercase()),
+                Some(scheme)
+            );
+            assert_eq!(
+                serde_json::to_value(scheme).ok(),
+                Some(serde_json::Value::from(scheme.as_str()))
+            );
+        }
+        assert_eq!(Scheme::from_name("http"), None);
+        assert_eq!(Scheme::Wss.url("h:443/nats"), "wss://h:443/nats");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use async_nats::Event;
 use connect_nats_config::Config;
@@ -138,96 +137,6 @@ impl Connection {
     /// a disconnect).
     pub fn watch_state(&self) -> watch::Receiver<ConnectionState> {
         self.state.clone()
-    }
-
-    /// Waits until connected, at most `timeout`.
-    ///
-    /// Returns at once when already connected; [`ConnectError::Timeout`] (with
-    /// the last connection error) when the time is up;
-    /// [`ConnectError::Closed`] when the connection closed meanwhile.
-    pub async fn wait_connected(&self, timeout: Duration) -> Result<(), ConnectError> {
-        match tokio::time::timeout(timeout, self.wait_connected_or_closed()).await {
-            Ok(ConnectionState::Connected) => Ok(()),
-            Ok(_) => Err(ConnectError::Closed {
-                reason: self.monitor.closed_reason(),
-            }),
-            Err(_) => Err(ConnectError::Timeout {
-                servers: self.monitor.servers().to_owned(),
-                timeout,
-                last_error: self.monitor.last_error(),
-            }),
-        }
-    }
-
-    /// Waits, without a time limit, until the connection is
-    /// [`Connected`](ConnectionState::Connected) or
-    /// [`Closed`](ConnectionState::Closed), and returns which (at once when it
-    /// already is).
-    ///
-    /// Wakes on every state change, and also re-checks [`Connection::state`]
-    /// (which asks the client itself) every 100 ms: async-nats drops events
-    /// when its event queue is full, so a lost "connected" event cannot stall
-    /// the wait. Wrap it in [`tokio::time::timeout`] to bound it.
-    pub async fn wait_connected_or_closed(&self) -> ConnectionState {
-        wait_up_or_closed(self.state.clone(), || self.state()).await
-    }
-
-    /// Waits for the next successful (re)connect after this call, at most
-    /// `timeout` — e.g. to resend what was lost in a disconnect.
-    pub async fn wait_reconnected(&self, timeout: Duration) -> Result<(), ConnectError> {
-        let mut rx = self.state.clone();
-        rx.mark_unchanged();
-        let result = tokio::time::timeout(timeout, async {
-            loop {
-                if rx.changed().await.is_err() {
-                    return ConnectionState::Closed;
-                }
-                let state = *rx.borrow_and_update();
-                if matches!(state, ConnectionState::Connected | ConnectionState::Closed) {
-                    return state;
-                }
-            }
-        })
-        .await;
-        match result {
-            Ok(ConnectionState::Connected) => Ok(()),
-            Ok(_) => Err(ConnectError::Closed {
-                reason: self.monitor.closed_reason(),
-            }),
-            Err(_) => Err(ConnectError::Timeout {
-                servers: self.monitor.servers().to_owned(),
-                timeout,
-                last_error: self.monitor.last_error(),
-            }),
-        }
-    }
-}
-
-/// How often [`wait_up_or_closed`] re-checks the state besides waiting on the
-/// watch, in case async-nats dropped the event that would have woken it.
-const STATE_POLL: Duration = Duration::from_millis(100);
-
-/// Waits until `current()` is `Connected` or `Closed`: woken by `rx`, and by a
-/// [`STATE_POLL`] timer as a fallback for dropped events. A closed watch
-/// (its monitor gone) counts as `Closed`.
-async fn wait_up_or_closed(
-    mut rx: watch::Receiver<ConnectionState>,
-    current: impl Fn() -> ConnectionState,
-) -> ConnectionState {
-    loop {
-        rx.mark_unchanged();
-        let now = current();
-        if matches!(now, ConnectionState::Connected | ConnectionState::Closed) {
-            return now;
-        }
-        tokio::select! {
-            changed = rx.changed() => {
-                if changed.is_err() {
-                    return ConnectionState::Closed;
-                }
-            }
-            () = tokio::time::sleep(STATE_POLL) => {}
-        }
     }
 }
 
@@ -367,12 +276,11 @@ pub async fn connect_or_degrade(config: &Config) -> Option<Connection> {
 /// Publishing before the connection is up queues in the client (see the
 /// crate docs).
 ///
-/// Deviation from the issue's `-> Connection`: the configuration is checked
-/// first (files readable, seeds valid, TLS settings usable, URLs parseable),
-/// and an unusable one is returned as [`ConnectError::InvalidConfig`] (or
-/// [`ConnectError::Tls`] for an unusable TLS setup) instead of retrying
-/// forever a connection that can never work. No network error is ever
-/// returned here.
+/// The configuration is checked first (files readable, seeds valid, TLS
+/// settings usable, URLs parseable): an unusable one is returned as
+/// [`ConnectError::InvalidConfig`] (or [`ConnectError::Tls`] for an unusable
+/// TLS setup) instead of retrying forever a connection that can never work.
+/// No network error is ever returned here.
 pub async fn connect_in_background(config: &Config) -> Result<Connection, ConnectError> {
     let (opts, monitor, slot) = prepare(config, Start::Background)?;
     let cx = Context {
@@ -387,75 +295,4 @@ pub async fn connect_in_background(config: &Config) -> Result<Connection, Connec
         .await
         .map_err(|e| classify(&e, cx))?;
     Ok(finish(client, config, monitor, slot))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicU8, Ordering};
-
-    use super::*;
-
-    const BOUND: Duration = Duration::from_secs(5);
-
-    fn shared(state: ConnectionState) -> Arc<AtomicU8> {
-        Arc::new(AtomicU8::new(state as u8))
-    }
-
-    fn read(cell: &AtomicU8) -> ConnectionState {
-        match cell.load(Ordering::SeqCst) {
-            0 => ConnectionState::Pending,
-            1 => ConnectionState::Connected,
-            2 => ConnectionState::Disconnected,
-            _ => ConnectionState::Closed,
-        }
-    }
-
-    #[tokio::test]
-    async fn returns_at_once_when_already_connected_or_closed() {
-        for state in [ConnectionState::Connected, ConnectionState::Closed] {
-            let (_tx, rx) = watch::channel(ConnectionState::Pending);
-            let got = tokio::time::timeout(BOUND, wait_up_or_closed(rx, || state)).await;
-            assert_eq!(got.ok(), Some(state));
-        }
-    }
-
-    #[tokio::test]
-    async fn wakes_on_a_watch_change() {
-        let (tx, rx) = watch::channel(ConnectionState::Pending);
-        let cell = shared(ConnectionState::Pending);
-        let seen = Arc::clone(&cell);
-        let waiter = tokio::spawn(async move { wait_up_or_closed(rx, || read(&seen)).await });
-        tokio::task::yield_now().await;
-        cell.store(ConnectionState::Closed as u8, Ordering::SeqCst);
-        tx.send_replace(ConnectionState::Closed);
-        let got = tokio::time::timeout(BOUND, waiter).await;
-        assert!(matches!(got, Ok(Ok(ConnectionState::Closed))), "{got:?}");
-    }
-
-    /// async-nats drops events when its queue is full: the watch then never
-    /// says `Connected`, but the client's own state does. The poll fallback
-    /// must notice it.
-    #[tokio::test]
-    async fn a_dropped_connected_event_does_not_stall_the_wait() {
-        let (_tx, rx) = watch::channel(ConnectionState::Disconnected);
-        let checks = AtomicU8::new(0);
-        // Disconnected at the first check; the client then reconnects but no
-        // watch update follows.
-        let current = || match checks.fetch_add(1, Ordering::SeqCst) {
-            0 => ConnectionState::Disconnected,
-            _ => ConnectionState::Connected,
-        };
-        let got = tokio::time::timeout(BOUND, wait_up_or_closed(rx, current)).await;
-        assert_eq!(got.ok(), Some(ConnectionState::Connected));
-        assert_eq!(checks.load(Ordering::SeqCst), 2, "woken by the poll, once");
-    }
-
-    #[tokio::test]
-    async fn a_gone_monitor_counts_as_closed() {
-        let (tx, rx) = watch::channel(ConnectionState::Pending);
-        drop(tx);
-        let got =
-            tokio::time::timeout(BOUND, wait_up_or_closed(rx, || ConnectionState::Pending)).await;
-        assert_eq!(got.ok(), Some(ConnectionState::Closed));
-    }
 }

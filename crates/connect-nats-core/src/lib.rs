@@ -41,9 +41,12 @@
 //! ## While disconnected
 //! async-nats keeps accepting publishes into its command channel (2048
 //! commands) and then makes `publish` wait until reconnected; bytes not yet
-//! written to the old socket are lost on reconnect. Watch
-//! [`Connection::watch_state`] / [`Connection::wait_reconnected`] to bound
-//! this (connect-nats-publisher does).
+//! written to the old socket are lost on reconnect. To bound this, read
+//! [`Connection::reconnect_epoch`] before sending and, on trouble, await
+//! [`Connection::wait_reconnected_since`] (connect-nats-publisher does);
+//! [`Connection::wait_connected`] and [`Connection::wait_connected_until`]
+//! wait, with a bound, until the connection is up. Code that holds only the
+//! async-nats client has [`reconnect_epoch`] and [`client_reconnected_since`].
 //!
 //! ## Logging
 //! Events are logged once each with `tracing` (target `connect_nats_core`):
@@ -76,6 +79,7 @@ mod monitor;
 mod options;
 pub mod pool;
 mod shutdown;
+mod wait;
 
 /// The async-nats crate this connection is built on (same version), for its types.
 pub use async_nats;
@@ -87,6 +91,7 @@ pub use connection::{
 pub use error::{ConnectError, TlsProblem};
 pub use health::{Health, Readiness, ServerSummary, RTT_TIMEOUT};
 pub use pool::{ConnectionPool, MemberHealth, PoolHealth};
+pub use wait::{client_reconnected_since, reconnect_epoch};
 
 /// `tracing_subscriber::EnvFilter` directives that silence async-nats' own
 /// event logging, which this crate replaces (each event once, no per-attempt

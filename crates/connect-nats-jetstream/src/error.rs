@@ -8,8 +8,9 @@ use connect_nats_core::ConnectError;
 /// reported in an [`EnsureReport`](crate::EnsureReport) instead.
 #[derive(Debug, thiserror::Error)]
 pub enum JetStreamError {
-    /// The connection to NATS could not be made.
-    #[error("could not connect to NATS: {0}")]
+    /// The connection to NATS could not be made (its message says why and
+    /// what to do).
+    #[error(transparent)]
     Connect(#[from] ConnectError),
 
     /// The JetStream API did not answer.
@@ -47,9 +48,8 @@ pub enum JetStreamError {
 
     /// The durable consumer could not be created or updated.
     #[error(
-        "could not create or update consumer `{consumer}` on stream `{stream}`: {reason}; check \
-         the consumer settings against the existing consumer (`nats consumer info {stream} \
-         {consumer}`) or delete it so it is created afresh"
+        "could not create or update consumer `{consumer}` on stream `{stream}`: {reason}; match \
+         the existing consumer (`nats consumer info`) or delete it"
     )]
     ConsumerSetup {
         /// The stream name.
@@ -62,10 +62,8 @@ pub enum JetStreamError {
 
     /// A consumer did not stop in time.
     #[error(
-        "consumer `{consumer}` did not stop within {waited_ms} ms: {in_flight} handler(s) still \
-         running (they go on in the background; their messages are acked when they finish, or \
-         redelivered after ack_wait); give stop_within a longer timeout, or bound the handlers' \
-         work (e.g. a timeout per message) so they finish sooner"
+        "consumer `{consumer}` did not stop within {waited_ms} ms, {in_flight} handler(s) still \
+         running in the background; give stop_within more time, or bound each handler's work"
     )]
     StopTimeout {
         /// The durable consumer name.
@@ -93,8 +91,7 @@ pub enum JetStreamError {
     /// A key-value operation failed.
     #[error(
         "key-value {operation} of key `{key}` in bucket `{bucket}` failed: {reason}; check the \
-         connection, that the key is valid (letters, digits, `-_/=.`) and, for create/update, \
-         the revision"
+         connection, the key (letters, digits, `-_/=.`) and, for create/update, the revision"
     )]
     KvOperation {
         /// The bucket name.
@@ -138,4 +135,70 @@ pub enum JetStreamError {
         /// The JSON error.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every message, with short values in its fields, stays short: the
+    /// longer explanations live in docs/jetstream.md and docs/operations.md.
+    #[test]
+    fn messages_are_short() {
+        let x = || "x".to_owned();
+        let errors = [
+            JetStreamError::Connect(ConnectError::Closed { reason: None }),
+            JetStreamError::Unavailable { reason: x() },
+            JetStreamError::InvalidSpec {
+                what: "consumer spec",
+                name: x(),
+                field: "max_deliver",
+                reason: x(),
+            },
+            JetStreamError::StreamNotFound { stream: x() },
+            JetStreamError::ConsumerSetup {
+                stream: x(),
+                consumer: x(),
+                reason: x(),
+            },
+            JetStreamError::StopTimeout {
+                consumer: x(),
+                waited_ms: 5000,
+                in_flight: 2,
+            },
+            JetStreamError::Bucket {
+                bucket: x(),
+                action: "created or updated",
+                reason: x(),
+            },
+            JetStreamError::KvOperation {
+                bucket: x(),
+                key: x(),
+                operation: "create",
+                reason: x(),
+            },
+            JetStreamError::KvDecode {
+                bucket: x(),
+                key: x(),
+                revision: 7,
+                type_name: "x",
+                reason: x(),
+            },
+            JetStreamError::KvEncode {
+                bucket: x(),
+                key: x(),
+                reason: x(),
+            },
+        ];
+        for e in errors {
+            let text = e.to_string();
+            let invalid_spec = matches!(e, JetStreamError::InvalidSpec { .. });
+            // An invalid spec's reason says what to do.
+            assert!(
+                invalid_spec || text.contains("; "),
+                "says what to do: {text}"
+            );
+            assert!(text.chars().count() <= 165, "{} chars: {text}", text.len());
+        }
+    }
 }

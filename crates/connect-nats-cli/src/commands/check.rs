@@ -9,20 +9,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use connect_nats_config::{Config, Scheme};
+use connect_nats_config::Config;
 use connect_nats_core::{connect, ConnectError, Connection};
 use serde_json::{json, Value};
 
-/// Exit status when the configuration cannot be loaded.
-pub const EXIT_INVALID_CONFIG: u8 = 2;
-/// Exit status when no server could be reached (refused, DNS, timeout).
-pub const EXIT_UNREACHABLE: u8 = 3;
-/// Exit status when the server rejected the credentials.
-pub const EXIT_AUTH: u8 = 4;
-/// Exit status when TLS failed.
-pub const EXIT_TLS: u8 = 5;
-/// Exit status when the configuration expects JetStream and it is not available.
-pub const EXIT_JETSTREAM: u8 = 6;
+use crate::exit::{connect_exit_code, EXIT_INVALID_CONFIG, EXIT_JETSTREAM};
 
 /// Arguments of `connect-nats check`.
 #[derive(Debug, Clone, Args)]
@@ -103,22 +94,21 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         eprintln!(
-            "connect-nats check: JetStream is not available, but the configuration expects it \
-             (streams, NATS_JS_DOMAIN or NATS_JS_API_PREFIX are set); enable JetStream for this \
-             account on the server, or fix the domain/prefix"
+            "connect-nats check: JetStream is not available but the configuration expects it; \
+             enable it for this account, or fix NATS_JS_DOMAIN / NATS_JS_API_PREFIX"
         );
         ExitCode::from(EXIT_JETSTREAM)
     }
 }
 
 fn report_failure(args: &CheckArgs, config: &Config, error: &ConnectError) -> ExitCode {
-    let (headline, code) = match error {
-        ConnectError::Unreachable { .. } => ("unreachable", EXIT_UNREACHABLE),
-        ConnectError::Timeout { .. } => ("unreachable (timed out)", EXIT_UNREACHABLE),
-        ConnectError::Auth { .. } => ("authentication rejected", EXIT_AUTH),
-        ConnectError::Tls { .. } => ("TLS failed", EXIT_TLS),
-        ConnectError::InvalidConfig { .. } => ("invalid configuration", EXIT_INVALID_CONFIG),
-        _ => ("cannot connect", 1),
+    let headline = match error {
+        ConnectError::Unreachable { .. } => "unreachable",
+        ConnectError::Timeout { .. } => "unreachable (timed out)",
+        ConnectError::Auth { .. } => "authentication rejected",
+        ConnectError::Tls { .. } => "TLS failed",
+        ConnectError::InvalidConfig { .. } => "invalid configuration",
+        _ => "cannot connect",
     };
     if args.json {
         println!(
@@ -132,7 +122,7 @@ fn report_failure(args: &CheckArgs, config: &Config, error: &ConnectError) -> Ex
         );
     }
     eprintln!("connect-nats check: FAILED ({headline}): {error}");
-    ExitCode::from(code)
+    ExitCode::from(connect_exit_code(error))
 }
 
 /// Everything the check shows, as JSON (also the source of the text output).
@@ -157,7 +147,7 @@ async fn inspect(connection: &Connection, config: &Config) -> Value {
         "in_use": tls_on,
         "required_by_client": config.tls_wanted(),
         "required_by_server": server_tls,
-        "scheme": config.servers.first().map(|s| scheme_name(s.scheme)),
+        "scheme": config.servers.first().map(|s| s.scheme.as_str()),
         "tls_first": config.tls.first,
         "ca": config.tls.ca.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| {
             if tls_on { "system roots".to_owned() } else { "-".to_owned() }
@@ -175,15 +165,6 @@ async fn inspect(connection: &Connection, config: &Config) -> Value {
         "jetstream": jetstream(connection, config).await,
         "tls": tls,
     })
-}
-
-fn scheme_name(scheme: Scheme) -> &'static str {
-    match scheme {
-        Scheme::Nats => "nats",
-        Scheme::Tls => "tls",
-        Scheme::Ws => "ws",
-        Scheme::Wss => "wss",
-    }
 }
 
 /// Asks the JetStream API for account info (`$JS.API.INFO`, or the

@@ -11,8 +11,7 @@ use std::process::ExitCode;
 use clap::Args;
 use connect_nats_config::Config;
 
-/// Exit status when the configuration is invalid.
-pub const EXIT_INVALID_CONFIG: u8 = 2;
+use crate::exit::EXIT_INVALID_CONFIG;
 
 /// Arguments of `connect-nats config`.
 #[derive(Debug, Clone, Args)]

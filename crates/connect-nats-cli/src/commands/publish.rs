@@ -9,12 +9,7 @@ use connect_nats_config::Config;
 use connect_nats_core::connect;
 use connect_nats_publisher::{CoreDelivery, Publisher};
 
-use super::connect_exit_code;
-
-/// Exit status when the configuration or the arguments are invalid.
-pub const EXIT_INVALID_INPUT: u8 = 2;
-/// Exit status when the event was not published (or not acknowledged).
-pub const EXIT_NOT_PUBLISHED: u8 = 1;
+use crate::exit::{connect_exit_code, EXIT_INVALID_INPUT, EXIT_NOT_PUBLISHED};
 
 /// Arguments of `connect-nats publish`.
 #[derive(Debug, Clone, Args)]

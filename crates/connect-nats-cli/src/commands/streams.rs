@@ -12,21 +12,12 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use connect_nats_config::Config;
-use connect_nats_core::{connect, ConnectError};
+use connect_nats_core::connect;
 use connect_nats_jetstream::{
     declared_streams, ensure_streams, ensure_streams_dry_run, jetstream_context,
 };
 
-/// Exit status when at least one stream failed or was kept (or would be, with `--dry-run`).
-pub const EXIT_STREAM_FAILED: u8 = 1;
-/// Exit status when the configuration (or FILE) cannot be loaded.
-pub const EXIT_INVALID_CONFIG: u8 = 2;
-/// Exit status when no server could be reached (refused, DNS, timeout).
-pub const EXIT_UNREACHABLE: u8 = 3;
-/// Exit status when the server rejected the credentials.
-pub const EXIT_AUTH: u8 = 4;
-/// Exit status when TLS failed.
-pub const EXIT_TLS: u8 = 5;
+use crate::exit::{connect_exit_code, EXIT_INVALID_CONFIG, EXIT_STREAM_FAILED};
 
 /// Arguments of `connect-nats streams`.
 #[derive(Debug, Clone, Args)]
@@ -179,16 +170,6 @@ fn names(specs: &[connect_nats_config::StreamSpec]) -> String {
         .map(|s| s.name.as_str())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn connect_exit_code(error: &ConnectError) -> u8 {
-    match error {
-        ConnectError::Unreachable { .. } | ConnectError::Timeout { .. } => EXIT_UNREACHABLE,
-        ConnectError::Auth { .. } => EXIT_AUTH,
-        ConnectError::Tls { .. } => EXIT_TLS,
-        ConnectError::InvalidConfig { .. } => EXIT_INVALID_CONFIG,
-        _ => 1,
-    }
 }
 
 #[cfg(test)]

@@ -11,10 +11,7 @@ use connect_nats_core::connect;
 use connect_nats_publisher::{Envelope, HEADER_EVENT_TYPE};
 use futures::StreamExt;
 
-use super::connect_exit_code;
-
-/// Exit status when the configuration or the arguments are invalid.
-pub const EXIT_INVALID_INPUT: u8 = 2;
+use crate::exit::{connect_exit_code, EXIT_INVALID_INPUT};
 
 /// Arguments of `connect-nats tail`.
 #[derive(Debug, Clone, Args)]

@@ -1,174 +1,20 @@
-//! Why a connection could not be made, or could not be used.
+//! Classifying async-nats connect errors.
 //!
 //! async-nats reports a failed connect as a [`async_nats::ConnectError`] with a
 //! coarse kind; TLS handshake failures in particular surface as plain I/O
-//! errors wrapping a `rustls::Error`. [`classify`] turns that into a
-//! [`ConnectError`] an operator can act on: unreachable, auth rejected, TLS
-//! (with the precise [`TlsProblem`]), invalid configuration, or timeout.
+//! errors wrapping a `rustls::Error`, and some server replies only as text.
+//! [`classify`] turns that into a [`ConnectError`] an operator can act on:
+//! unreachable, auth rejected, TLS (with the precise [`TlsProblem`]), invalid
+//! configuration, or timeout.
 
 use std::error::Error as StdError;
-use std::fmt;
 use std::io;
 use std::time::Duration;
 
 use async_nats::rustls;
 use async_nats::ConnectErrorKind;
 
-/// Everything that can go wrong in this crate.
-///
-/// Each message says what happened and what to do. None of them ever holds a
-/// secret: server lists carry no userinfo and reasons come from the server or
-/// the TLS/IO layer, never from the credentials.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// No server could be reached (connection refused, DNS failure, network
-    /// down), or the reconnect limit was used up.
-    #[error(
-        "NATS server unreachable ({servers}): {reason}; check NATS_URL and that the server is running and reachable from here"
-    )]
-    Unreachable {
-        /// The configured servers (no credentials).
-        servers: String,
-        /// What the client saw.
-        reason: String,
-    },
-
-    /// The server rejected the credentials (authentication or authorization).
-    #[error("NATS rejected the connection ({servers}, auth: {auth_kind}): {reason}; {hint}")]
-    Auth {
-        /// The configured servers (no credentials).
-        servers: String,
-        /// The auth method used (`none`, `token`, `user_password`, …; see `Auth::kind`).
-        auth_kind: &'static str,
-        /// What to check: the settings that hold the secret.
-        hint: &'static str,
-        /// What the server said.
-        reason: String,
-    },
-
-    /// The TLS handshake failed or TLS could not be set up.
-    #[error("TLS with the NATS server failed ({servers}): {reason}; {problem}")]
-    Tls {
-        /// The configured servers (no credentials).
-        servers: String,
-        /// What kind of TLS failure this is; its `Display` says what to do.
-        problem: TlsProblem,
-        /// The TLS library's own description.
-        reason: String,
-    },
-
-    /// The configuration cannot be used as it is.
-    #[error("invalid NATS configuration: {setting}: {reason}; fix this setting and restart")]
-    InvalidConfig {
-        /// The setting at fault, by its environment variable name.
-        setting: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
-
-    /// No connection was made within the connect timeout.
-    #[error(
-        "connecting to NATS ({servers}) timed out after {timeout:?}{last}; check that the server is up and not overloaded, or raise NATS_TIMEOUT",
-        last = last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
-    )]
-    Timeout {
-        /// The configured servers (no credentials).
-        servers: String,
-        /// The timeout that expired.
-        timeout: Duration,
-        /// The last error seen before the deadline, if any.
-        last_error: Option<String>,
-    },
-
-    /// The connection is closed for good (shut down, or the reconnect limit was reached).
-    #[error(
-        "the NATS connection is closed{reason}; after a deliberate shutdown, stop using it (create a new connection if work remains); if it gave up reconnecting, create a new connection and raise NATS_MAX_RECONNECTS (or leave it at -1 to retry forever)",
-        reason = reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
-    )]
-    Closed {
-        /// Why it closed, when known.
-        reason: Option<String>,
-    },
-
-    /// `shutdown` could not drain and close within its timeout.
-    #[error(
-        "NATS shutdown did not finish within {timeout:?}: buffered messages may be lost; give shutdown more time, or check why the server is unreachable"
-    )]
-    ShutdownTimeout {
-        /// The timeout that expired.
-        timeout: Duration,
-    },
-}
-
-impl ConnectError {
-    /// A short, stable name of the variant for logs and metrics: `unreachable`,
-    /// `auth`, `tls`, `invalid_config`, `timeout`, `closed`, `shutdown_timeout`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ConnectError::Unreachable { .. } => "unreachable",
-            ConnectError::Auth { .. } => "auth",
-            ConnectError::Tls { .. } => "tls",
-            ConnectError::InvalidConfig { .. } => "invalid_config",
-            ConnectError::Timeout { .. } => "timeout",
-            ConnectError::Closed { .. } => "closed",
-            ConnectError::ShutdownTimeout { .. } => "shutdown_timeout",
-        }
-    }
-
-    pub(crate) fn invalid(setting: &'static str, reason: impl Into<String>) -> Self {
-        ConnectError::InvalidConfig {
-            setting,
-            reason: reason.into(),
-        }
-    }
-}
-
-/// The kind of TLS failure; its `Display` says what to do about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TlsProblem {
-    /// The server's certificate is not signed by a trusted CA.
-    UntrustedCertificate,
-    /// The server's certificate is not valid for the host name in the URL.
-    HostnameMismatch,
-    /// The server's certificate is expired, not yet valid, or otherwise bad.
-    InvalidCertificate,
-    /// TLS is required but the server speaks plain text (or TLS-first does not match).
-    ServerWithoutTls,
-    /// The server wants a client certificate and none (or an unacceptable one) was sent.
-    ClientCertificateRejected,
-    /// The TLS settings could not be loaded (CA, cert or key file).
-    Setup,
-    /// Any other handshake failure.
-    Handshake,
-}
-
-impl fmt::Display for TlsProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TlsProblem::UntrustedCertificate => {
-                "the server's certificate is not signed by a trusted CA: set NATS_TLS_CA to the CA bundle that signed it"
-            }
-            TlsProblem::HostnameMismatch => {
-                "the server's certificate does not name the host in NATS_URL: connect by a name the certificate lists"
-            }
-            TlsProblem::InvalidCertificate => {
-                "the server's certificate is invalid (expired, not yet valid or malformed): renew it"
-            }
-            TlsProblem::ServerWithoutTls => {
-                "TLS is required but the server does not speak TLS (or NATS_TLS_FIRST does not match the server's handshake_first): enable TLS on the server, or fix NATS_TLS_FIRST"
-            }
-            TlsProblem::ClientCertificateRejected => {
-                "the server requires a client certificate: set NATS_TLS_CERT and NATS_TLS_KEY to one its CA accepts"
-            }
-            TlsProblem::Setup => {
-                "the TLS settings could not be loaded: check NATS_TLS_CA, NATS_TLS_CERT and NATS_TLS_KEY"
-            }
-            TlsProblem::Handshake => "the TLS handshake failed: check the TLS settings on both sides",
-        })
-    }
-}
+use super::{ConnectError, TlsProblem};
 
 /// What the classifier needs to know about the attempt.
 #[derive(Debug, Clone, Copy)]
@@ -179,6 +25,17 @@ pub(crate) struct Context<'a> {
     pub timeout: Duration,
 }
 
+/// Every auth kind [`auth_hint`] knows (see `Auth::kind`).
+#[cfg(test)]
+pub(crate) const AUTH_KINDS: [&str; 6] = [
+    "none",
+    "token",
+    "user_password",
+    "creds_file",
+    "nkey_seed_file",
+    "jwt",
+];
+
 /// What to check when an auth method is rejected.
 pub(crate) fn auth_hint(auth_kind: &str) -> &'static str {
     match auth_kind {
@@ -186,8 +43,8 @@ pub(crate) fn auth_hint(auth_kind: &str) -> &'static str {
         "user_password" => "check NATS_USER and NATS_PASSWORD against the server's authorization settings",
         "creds_file" => "check that NATS_CREDS_FILE holds a user of an account this server trusts, not expired or revoked",
         "nkey_seed_file" => "check that the seed in NATS_NKEY_SEED_FILE belongs to a user nkey the server lists",
-        "jwt" => "check that NATS_JWT is a user of an account this server trusts and NATS_NKEY_SEED is that user's seed",
-        _ => "the server requires credentials and none are configured: set NATS_TOKEN, NATS_USER + NATS_PASSWORD, NATS_CREDS_FILE, NATS_NKEY_SEED_FILE or NATS_JWT + NATS_NKEY_SEED",
+        "jwt" => "check that NATS_JWT is a user of an account the server trusts and NATS_NKEY_SEED is its seed",
+        _ => "the server requires credentials and none are configured: set one auth method (docs/configuration.md)",
     }
 }
 
@@ -487,24 +344,5 @@ mod tests {
         assert_eq!(classify_event_text("IO error"), "unreachable");
         assert_eq!(classify_event_text("TLS error"), "tls");
         assert_eq!(classify_event_text("timed out"), "timeout");
-    }
-
-    #[test]
-    fn messages_say_what_to_do() {
-        for e in [
-            ConnectError::Closed { reason: None },
-            ConnectError::ShutdownTimeout {
-                timeout: Duration::from_secs(1),
-            },
-            ConnectError::invalid("NATS_TLS_CA", "no certificate in file"),
-            ConnectError::Timeout {
-                servers: "x".into(),
-                timeout: Duration::from_secs(1),
-                last_error: Some("refused".into()),
-            },
-        ] {
-            let text = e.to_string();
-            assert!(text.contains("; "), "{text}");
-        }
     }
 }
