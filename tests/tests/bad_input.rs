@@ -482,7 +482,6 @@ fn load(fixtures: &Fixtures, load: &Load) -> Result<Config, ConfigError> {
     match load {
         Load::Env(vars) => Config::builder()
             .env_vars(vars.iter().map(|(k, v)| (*k, fixtures.expand(v))))
-            .without_selected_context()
             .build(),
         Load::File(name) => Config::builder()
             .without_process_env()

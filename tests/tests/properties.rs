@@ -525,7 +525,6 @@ proptest! {
         vars.insert("XDG_CONFIG_HOME".to_owned(), dir.path().display().to_string());
         let result = Config::builder()
             .env_vars(vars)
-            .without_selected_context()
             .build();
         check_result(&result)?;
     }

@@ -221,7 +221,7 @@ pub enum ConfigError {
     /// The NATS CLI context asked for does not exist.
     #[error("{setting} selects the NATS CLI context `{name}`, but {path} does not exist; create it with `nats context save`, or choose another context")]
     ContextNotFound {
-        /// What selected it (`NATS_CONTEXT`, a `context.txt`, or code).
+        /// What selected it (`NATS_CONTEXT`, a config file's `context` key, or code).
         setting: String,
         /// The context's name or path.
         name: String,

@@ -467,12 +467,12 @@ fn contexts_that_cannot_be_found_or_read() {
         &e,
         &["NATS_CONTEXT", "`prod`", "prod.json", "nats context save"],
     );
-    fx.select_context("gone");
+    let file = fx.write("svc.yaml", "context: gone\n");
     let e = fails(
-        with_env(&[("XDG_CONFIG_HOME", &fx.xdg())]),
+        with_env(&[("XDG_CONFIG_HOME", &fx.xdg())]).file(&file),
         K::ContextNotFound,
     );
-    mentions(&e, &["context.txt", "`gone`"]);
+    mentions(&e, &["`context` in", "svc.yaml", "`gone`"]);
     fx.context("broken", "{not json");
     let e = fails(
         with_env(&[("NATS_CONTEXT", "broken"), ("XDG_CONFIG_HOME", &fx.xdg())]),
