@@ -260,9 +260,15 @@ impl ConfigBuilder {
         self.put("timeout", Value::from(format_duration(timeout)))
     }
 
-    /// Interval between client PINGs.
+    /// Interval between client PINGs (`NATS_PING_INTERVAL`, default 60s).
     pub fn ping_interval(self, interval: Duration) -> Self {
         self.put("ping_interval", Value::from(format_duration(interval)))
+    }
+
+    /// Unanswered PINGs after which the connection is stale
+    /// (`NATS_MAX_PINGS_OUT`, 1 to 100, default 2).
+    pub fn max_pings_out(self, max: u32) -> Self {
+        self.put("max_pings_out", Value::from(max))
     }
 
     /// Timeout of a request/reply.
@@ -344,7 +350,7 @@ impl ConfigBuilder {
         let mut defaults = Dict::new();
         for setting in SETTINGS {
             if let Some(default) = setting.default {
-                insert_nested(&mut defaults, setting.key, Value::from(default));
+                insert_nested(&mut defaults, setting.key, default.to_value());
             }
         }
 

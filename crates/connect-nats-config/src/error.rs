@@ -156,6 +156,14 @@ pub enum ConfigError {
         /// What is wrong and what to write.
         problem: String,
     },
+    /// A duration is longer than [`MAX_DURATION`](crate::MAX_DURATION) (365 days).
+    #[error("{setting}: `{value}` is longer than the maximum of 365 days; use a shorter duration like 30s")]
+    DurationTooLong {
+        /// The setting.
+        setting: String,
+        /// The value given.
+        value: String,
+    },
     /// A value is not a number where a number goes.
     #[error("{setting}: `{value}` is not a number; {expected}")]
     NotANumber {
@@ -281,6 +289,8 @@ pub enum ConfigErrorKind {
     NegativeDuration,
     /// [`ConfigError::InvalidDuration`].
     InvalidDuration,
+    /// [`ConfigError::DurationTooLong`].
+    DurationTooLong,
     /// [`ConfigError::NotANumber`].
     NotANumber,
     /// [`ConfigError::NotABool`].
@@ -323,6 +333,7 @@ impl ConfigError {
             ConfigError::TlsOverPlainWebSocket { .. } => K::TlsOverPlainWebSocket,
             ConfigError::NegativeDuration { .. } => K::NegativeDuration,
             ConfigError::InvalidDuration { .. } => K::InvalidDuration,
+            ConfigError::DurationTooLong { .. } => K::DurationTooLong,
             ConfigError::NotANumber { .. } => K::NotANumber,
             ConfigError::NotABool { .. } => K::NotABool,
             ConfigError::EmptyValue { .. } => K::EmptyValue,

@@ -12,16 +12,10 @@ use serde::Serialize;
 use crate::secret::Secret;
 use crate::streams::StreamSpec;
 
-/// Default server URL (`NATS_URL`).
-pub const DEFAULT_URL: &str = "nats://localhost:4222";
-/// Default connection name (`NATS_CLIENT_ID`).
-pub const DEFAULT_CLIENT_ID: &str = "connect-service";
-/// Default starting ceiling of the jittered reconnect delay (`NATS_RECONNECT_WAIT`).
-pub const DEFAULT_RECONNECT_WAIT: Duration = Duration::from_secs(2);
-/// Default cap of the reconnect backoff (`NATS_RECONNECT_MAX_WAIT`).
-pub const DEFAULT_RECONNECT_MAX_WAIT: Duration = Duration::from_secs(30);
-/// Default connect timeout (`NATS_TIMEOUT`).
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::defaults::{
+    DEFAULT_CLIENT_ID, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PINGS_OUT, DEFAULT_PING_INTERVAL,
+    DEFAULT_RECONNECT_MAX_WAIT, DEFAULT_RECONNECT_WAIT, DEFAULT_URL,
+};
 
 /// The whole, validated NATS configuration of a service.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -39,9 +33,11 @@ pub struct Config {
     /// Connect timeout (`NATS_TIMEOUT`).
     #[serde(with = "crate::duration::serde_human")]
     pub connect_timeout: Duration,
-    /// Interval between client PINGs (`NATS_PING_INTERVAL`); `None` keeps the client's default.
-    #[serde(with = "crate::duration::serde_human_opt")]
-    pub ping_interval: Option<Duration>,
+    /// Interval between client PINGs (`NATS_PING_INTERVAL`).
+    #[serde(with = "crate::duration::serde_human")]
+    pub ping_interval: Duration,
+    /// Unanswered PINGs after which the connection is stale (`NATS_MAX_PINGS_OUT`, 1 to 100).
+    pub max_pings_out: u32,
     /// Timeout of a request/reply (`NATS_REQUEST_TIMEOUT`); `None` keeps the client's default.
     #[serde(with = "crate::duration::serde_human_opt")]
     pub request_timeout: Option<Duration>,
@@ -212,7 +208,8 @@ impl Default for Config {
             tls: TlsSettings::default(),
             reconnect: ReconnectSettings::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            ping_interval: None,
+            ping_interval: DEFAULT_PING_INTERVAL,
+            max_pings_out: DEFAULT_MAX_PINGS_OUT,
             request_timeout: None,
             inbox_prefix: None,
             jetstream: JetStreamSettings::default(),

@@ -12,6 +12,7 @@ use crate::credentials::{
     check_creds_file, check_pem_file, looks_like_jwt, looks_like_user_seed, read_nkey_seed_file,
     PemKind,
 };
+use crate::defaults::{MAX_DURATION, MAX_PINGS_OUT_LIMIT};
 use crate::duration::{format_duration, parse_duration, DurationError};
 use crate::error::ConfigError;
 use crate::layers::layer_of;
@@ -160,24 +161,29 @@ impl Merged {
         };
         const NOT_A_DURATION: &str =
             "is not a duration; write 500ms, 2s, 1m or a whole number of seconds";
+        let too_long = || ConfigError::DurationTooLong {
+            setting: origin.to_string(),
+            value: shown.clone(),
+        };
         let duration = match &raw {
             Value::String(_, s) => parse_duration(s).map_err(|e| match e {
                 DurationError::Negative(_) => negative(),
+                DurationError::TooLong(_) => too_long(),
                 DurationError::Invalid(_) => invalid(NOT_A_DURATION),
             })?,
             Value::Num(_, n) => match (int_of(*n), n.to_f64()) {
                 (Some(i), _) if i < 0 => return Err(negative()),
-                (Some(i), _) => {
-                    Duration::from_secs(u64::try_from(i).map_err(|_| invalid(NOT_A_DURATION))?)
-                }
+                (Some(i), _) => Duration::from_secs(u64::try_from(i).map_err(|_| too_long())?),
                 (None, Some(f)) if f < 0.0 => return Err(negative()),
-                (None, Some(f)) => {
-                    Duration::try_from_secs_f64(f).map_err(|_| invalid(NOT_A_DURATION))?
-                }
+                (None, Some(f)) if f.is_nan() => return Err(invalid(NOT_A_DURATION)),
+                (None, Some(f)) => Duration::try_from_secs_f64(f).map_err(|_| too_long())?,
                 (None, None) => return Err(invalid(NOT_A_DURATION)),
             },
             _ => return Err(invalid(NOT_A_DURATION)),
         };
+        if duration > MAX_DURATION {
+            return Err(too_long());
+        }
         if !allow_zero && duration.is_zero() {
             return Err(invalid("must be greater than zero, like 2s or 500ms"));
         }
@@ -185,6 +191,34 @@ impl Merged {
             value: duration,
             origin,
         }))
+    }
+
+    /// A whole number from `min` to `max`.
+    fn count(&self, key: &str, min: u32, max: u32) -> Result<Option<Field<u32>>, ConfigError> {
+        let Some(raw) = self.raw(key) else {
+            return Ok(None);
+        };
+        let origin = self.origin(key);
+        let number = match &raw {
+            Value::Num(_, n) => int_of(*n),
+            Value::String(_, s) => s.trim().parse::<i128>().ok(),
+            _ => None,
+        };
+        let expected = format!("write a whole number from {min} to {max}");
+        let Some(number) = number else {
+            return Err(ConfigError::NotANumber {
+                setting: origin.to_string(),
+                value: display_value(&raw),
+                expected,
+            });
+        };
+        match u32::try_from(number) {
+            Ok(value) if (min..=max).contains(&value) => Ok(Some(Field { value, origin })),
+            _ => Err(ConfigError::InvalidValue {
+                setting: origin.to_string(),
+                problem: format!("`{number}` is out of range; {expected}"),
+            }),
+        }
     }
 
     /// `NATS_MAX_RECONNECTS`: `-1` forever (`None`), `N >= 0` at most N.
@@ -695,7 +729,12 @@ pub(crate) fn resolve(merged: &Merged) -> Result<(Config, Sources), ConfigError>
     let connect_timeout = merged
         .duration("timeout", false)?
         .map_or(defaults.connect_timeout, |f| f.value);
-    let ping_interval = merged.duration("ping_interval", false)?.map(|f| f.value);
+    let ping_interval = merged
+        .duration("ping_interval", false)?
+        .map_or(defaults.ping_interval, |f| f.value);
+    let max_pings_out = merged
+        .count("max_pings_out", 1, MAX_PINGS_OUT_LIMIT)?
+        .map_or(defaults.max_pings_out, |f| f.value);
     let request_timeout = merged.duration("request_timeout", false)?.map(|f| f.value);
 
     // Names and prefixes.
@@ -721,6 +760,7 @@ pub(crate) fn resolve(merged: &Merged) -> Result<(Config, Sources), ConfigError>
         reconnect,
         connect_timeout,
         ping_interval,
+        max_pings_out,
         request_timeout,
         inbox_prefix,
         jetstream: JetStreamSettings {

@@ -86,6 +86,7 @@ pub use connection::{
 };
 pub use error::{ConnectError, TlsProblem};
 pub use health::{Health, Readiness, ServerSummary, RTT_TIMEOUT};
+pub use options::connect_options;
 pub use pool::{ConnectionPool, MemberHealth, PoolHealth};
 
 /// `tracing_subscriber::EnvFilter` directives that silence async-nats' own

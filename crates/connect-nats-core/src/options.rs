@@ -11,7 +11,7 @@
 //! |--------------------------------|---------------------------------------------------|
 //! | `client_id`                    | `name` (shown by the server's `/connz`)           |
 //! | `connect_timeout`              | `connection_timeout` (per attempt)                |
-//! | `ping_interval`                | `ping_interval` (when set)                        |
+//! | `ping_interval` + `max_pings_out` | `ping_interval`: see [`ping_period`]           |
 //! | `request_timeout`              | `request_timeout` (when set)                      |
 //! | `inbox_prefix`                 | `custom_inbox_prefix` (when set)                  |
 //! | `reconnect.max_reconnects`     | `max_reconnects`: `None` → unlimited, `N ≥ 1` → N, `0` → 1 (see below) |
@@ -31,6 +31,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::rustls::pki_types::pem::PemObject;
 use async_nats::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -42,6 +43,33 @@ use crate::error::ConnectError;
 /// The async-nats reconnect limit for our setting (see the module docs).
 pub(crate) fn max_reconnects(setting: Option<u64>) -> Option<usize> {
     setting.map(|n| usize::try_from(n).unwrap_or(usize::MAX).max(1))
+}
+
+/// Unanswered PINGs after which async-nats 0.51 drops the connection; the
+/// client hard-codes it (it has no option for it).
+const CLIENT_MAX_PINGS_OUT: u32 = 2;
+
+/// The period async-nats pings at, for our `ping_interval` and
+/// `max_pings_out`.
+///
+/// Like nats.go, async-nats counts unanswered PINGs and drops the connection
+/// on the tick that would exceed the limit, so a silent server is noticed at
+/// most `(limit + 1) × period` after its last PONG. async-nats fixes its
+/// limit at 2; the period is scaled so that this bound is
+/// `(max_pings_out + 1) × ping_interval`, what nats.go gives for the same
+/// settings. With the default limit (2) the period is `ping_interval` itself.
+pub(crate) fn ping_period(ping_interval: Duration, max_pings_out: u32) -> Duration {
+    if max_pings_out == CLIENT_MAX_PINGS_OUT {
+        return ping_interval;
+    }
+    ping_interval.saturating_mul(max_pings_out.saturating_add(1)) / (CLIENT_MAX_PINGS_OUT + 1)
+}
+
+/// The async-nats options a [`Config`] maps to (see the module docs), without
+/// the callbacks a [`Connection`](crate::Connection) adds: for inspecting
+/// the mapping, or connecting with async-nats directly.
+pub fn connect_options(config: &Config) -> Result<ConnectOptions, ConnectError> {
+    build(config)
 }
 
 /// Checks the configuration and builds the options, without callbacks.
@@ -56,9 +84,7 @@ pub(crate) fn build(config: &Config) -> Result<ConnectOptions, ConnectError> {
         .name(&config.client_id)
         .connection_timeout(config.connect_timeout)
         .max_reconnects(max_reconnects(config.reconnect.max_reconnects));
-    if let Some(interval) = config.ping_interval {
-        opts = opts.ping_interval(interval);
-    }
+    opts = opts.ping_interval(ping_period(config.ping_interval, config.max_pings_out));
     if let Some(timeout) = config.request_timeout {
         opts = opts.request_timeout(Some(timeout));
     }
@@ -222,7 +248,6 @@ fn tls(mut opts: ConnectOptions, config: &Config) -> Result<ConnectOptions, Conn
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
-    use std::time::Duration;
 
     use connect_nats_config::{Secret, ServerUrl, TlsSettings};
 
@@ -246,7 +271,7 @@ mod tests {
         let config = Config {
             client_id: "svc-a".into(),
             connect_timeout: Duration::from_millis(1500),
-            ping_interval: Some(Duration::from_secs(7)),
+            ping_interval: Duration::from_secs(7),
             inbox_prefix: Some("_INBOX_svc".into()),
             ..Config::default()
         };
@@ -257,6 +282,18 @@ mod tests {
         assert!(text.contains(r#""inbox_prefix": "_INBOX_svc""#), "{text}");
         assert!(text.contains(r#""tls_required": false"#), "{text}");
         assert!(text.contains(r#""max_reconnects": None"#), "{text}");
+    }
+
+    #[test]
+    fn ping_period_gives_the_detection_time_of_nats_go() {
+        let interval = Duration::from_secs(6);
+        assert_eq!(ping_period(interval, 2), interval);
+        for max in [1u32, 3, 5, 100] {
+            let period = ping_period(interval, max);
+            assert_eq!(period * 3, interval * (max + 1), "max_pings_out {max}");
+        }
+        let longest = ping_period(connect_nats_config::MAX_DURATION, 100);
+        assert!(std::time::Instant::now().checked_add(longest).is_some());
     }
 
     #[test]

@@ -27,7 +27,7 @@ fn rendered_table() -> String {
             code(s.env),
             s.key,
             code(s.context),
-            code(s.default),
+            code(s.default.map(|d| d.to_string()).as_deref()),
             meaning
         ));
     }

@@ -269,7 +269,7 @@ fn nats_timeouts_and_ping() {
         ("NATS_REQUEST_TIMEOUT", "750ms"),
     ]);
     assert_eq!(c.connect_timeout, Duration::from_secs(5));
-    assert_eq!(c.ping_interval, Some(Duration::from_secs(20)));
+    assert_eq!(c.ping_interval, Duration::from_secs(20));
     assert_eq!(c.request_timeout, Some(Duration::from_millis(750)));
 }
 
@@ -327,7 +327,7 @@ fn every_variable_in_the_table_is_read_from_the_environment() {
             | "NATS_TIMEOUT"
             | "NATS_PING_INTERVAL"
             | "NATS_REQUEST_TIMEOUT" => "3".into(),
-            "NATS_MAX_RECONNECTS" => "3".into(),
+            "NATS_MAX_RECONNECTS" | "NATS_MAX_PINGS_OUT" => "3".into(),
             "NATS_JWT" => JWT.into(),
             "NATS_NKEY_SEED" => SEED.into(),
             other => match paths.iter().find(|(n, _)| *n == other) {
@@ -364,4 +364,18 @@ fn unknown_nats_variables_are_reported_not_used() {
     ]));
     assert_eq!(r.ignored_env, ["NATS_RECONECT_WAIT"]);
     assert_eq!(r.config.reconnect.wait, Duration::from_secs(2));
+}
+
+#[test]
+fn ping_settings_default_to_the_clients_and_are_read() {
+    let c = load(&[]);
+    assert_eq!(c.ping_interval, Duration::from_secs(60));
+    assert_eq!(c.max_pings_out, 2);
+    let c = load(&[("NATS_PING_INTERVAL", "5s"), ("NATS_MAX_PINGS_OUT", "3")]);
+    assert_eq!(c.ping_interval, Duration::from_secs(5));
+    assert_eq!(c.max_pings_out, 3);
+    let r = resolved(with_env(&[("NATS_MAX_PINGS_OUT", "4")]));
+    assert_eq!(r.sources.layer("max_pings_out"), Some(Layer::Env));
+    let c = with_env(&[]).max_pings_out(7).build().unwrap();
+    assert_eq!(c.max_pings_out, 7);
 }

@@ -28,7 +28,7 @@ fn check_full(c: &Config) {
     assert_eq!(c.reconnect.max_wait, Duration::from_secs(60));
     assert_eq!(c.reconnect.max_reconnects, Some(10));
     assert_eq!(c.connect_timeout, Duration::from_secs(5));
-    assert_eq!(c.ping_interval, Some(Duration::from_secs(20)));
+    assert_eq!(c.ping_interval, Duration::from_secs(20));
     assert_eq!(c.request_timeout, Some(Duration::from_secs(3)));
     assert_eq!(c.inbox_prefix.as_deref(), Some("_INBOX_billing"));
     assert_eq!(c.jetstream.domain.as_deref(), Some("hub"));

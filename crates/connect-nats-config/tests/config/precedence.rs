@@ -220,7 +220,7 @@ fn a_layer_that_does_not_set_a_key_leaves_the_lower_value() {
     assert_eq!(c.client_id, "svc");
     assert_eq!(c.reconnect.wait, Duration::from_secs(5));
     assert_eq!(c.connect_timeout, Duration::from_secs(7));
-    assert_eq!(c.ping_interval, Some(Duration::from_secs(9)));
+    assert_eq!(c.ping_interval, Duration::from_secs(9));
     assert_eq!(c.reconnect.max_wait, Duration::from_secs(30));
     assert_eq!(r.sources.layer("url"), Some(Layer::Context));
     assert_eq!(r.sources.layer("client_id"), Some(Layer::File));
@@ -347,7 +347,7 @@ fn code_setters_cover_every_setting() {
     assert_eq!(cfg.reconnect.max_wait, Duration::from_secs(40));
     assert_eq!(cfg.reconnect.max_reconnects, Some(0));
     assert_eq!(cfg.connect_timeout, Duration::from_secs(3));
-    assert_eq!(cfg.ping_interval, Some(Duration::from_secs(4)));
+    assert_eq!(cfg.ping_interval, Duration::from_secs(4));
     assert_eq!(cfg.request_timeout, Some(Duration::from_secs(5)));
     assert_eq!(cfg.inbox_prefix.as_deref(), Some("_IN"));
     assert_eq!(cfg.jetstream.domain.as_deref(), Some("hub"));
