@@ -374,8 +374,8 @@ fn marker() -> impl Strategy<Value = String> {
 
 /// What every loaded configuration must satisfy (the model's documented invariants).
 fn check_valid(config: &Config) -> Result<(), TestCaseError> {
-    prop_assert!(!config.servers.is_empty(), "no servers: {config:?}");
-    for server in &config.servers {
+    prop_assert!(!config.servers().is_empty(), "no servers: {config:?}");
+    for server in config.servers() {
         prop_assert!(
             !server.url.contains('@'),
             "userinfo left in a server URL: {server:?}"
@@ -388,23 +388,23 @@ fn check_valid(config: &Config) -> Result<(), TestCaseError> {
         };
         prop_assert!(server.url.starts_with(prefix), "{server:?}");
     }
-    prop_assert!(!config.connect_timeout.is_zero(), "zero connect timeout");
+    prop_assert!(!config.connect_timeout().is_zero(), "zero connect timeout");
     prop_assert!(
-        config.reconnect.wait <= config.reconnect.max_wait,
+        config.reconnect().wait <= config.reconnect().max_wait,
         "wait {:?} above max_wait {:?}",
-        config.reconnect.wait,
-        config.reconnect.max_wait
+        config.reconnect().wait,
+        config.reconnect().max_wait
     );
-    prop_assert!(!config.ping_interval.is_zero());
-    prop_assert!((1..=100).contains(&config.max_pings_out));
-    prop_assert!(config.request_timeout.is_none_or(|d| !d.is_zero()));
+    prop_assert!(!config.ping_interval().is_zero());
+    prop_assert!((1..=100).contains(&config.max_pings_out()));
+    prop_assert!(config.request_timeout().is_none_or(|d| !d.is_zero()));
     // Any TLS setting means TLS: `required` is exactly "TLS wanted".
-    prop_assert_eq!(config.tls.required, config.tls_wanted());
-    prop_assert_eq!(config.tls.cert.is_some(), config.tls.key.is_some());
+    prop_assert_eq!(config.tls().required, config.tls_wanted());
+    prop_assert_eq!(config.tls().cert.is_some(), config.tls().key.is_some());
     for prefix in [
-        &config.inbox_prefix,
-        &config.jetstream.domain,
-        &config.jetstream.api_prefix,
+        config.inbox_prefix(),
+        config.jetstream().domain.as_deref(),
+        config.jetstream().api_prefix.as_deref(),
     ]
     .into_iter()
     .flatten()
@@ -414,32 +414,39 @@ fn check_valid(config: &Config) -> Result<(), TestCaseError> {
             "{prefix:?}"
         );
     }
-    match &config.auth {
+    match &config.auth() {
         Auth::Token { token } => prop_assert!(!token.expose().trim().is_empty()),
         Auth::UserPassword { user, password } => {
             prop_assert!(!user.is_empty());
             prop_assert!(!password.is_empty());
         }
-        Auth::CredsFile { path } | Auth::NkeySeedFile { path } => prop_assert!(path.is_file()),
+        Auth::CredsFile { path, contents } => {
+            prop_assert!(path.is_file());
+            prop_assert!(!contents.is_empty());
+        }
+        Auth::NkeySeedFile { path, seed } => {
+            prop_assert!(path.is_file());
+            prop_assert!(seed.expose().starts_with("SU"));
+        }
         Auth::Jwt { jwt, seed } => {
             prop_assert!(!jwt.is_empty());
             prop_assert!(seed.expose().starts_with("SU"));
         }
         Auth::None => {}
     }
-    for path in [&config.tls.ca, &config.tls.cert, &config.tls.key]
+    for path in [&config.tls().ca, &config.tls().cert, &config.tls().key]
         .into_iter()
         .flatten()
     {
         prop_assert!(path.is_file(), "TLS file accepted but not a file: {path:?}");
     }
-    for stream in &config.jetstream.streams {
+    for stream in &config.jetstream().streams {
         prop_assert!(!stream.name.is_empty());
         prop_assert!(!stream.subjects.is_empty());
         prop_assert!((1..=5).contains(&stream.replicas));
     }
     // The reconnect backoff of any loaded configuration is usable (no overflow).
-    let backoff = Backoff::from_settings(&config.reconnect);
+    let backoff = Backoff::from_settings(config.reconnect());
     for attempt in [1, 2, 3, 40, usize::MAX] {
         prop_assert!(backoff.delay(attempt) <= backoff.max_wait());
     }
@@ -728,11 +735,11 @@ proptest! {
             if let Ok(config) = result {
                 let now = std::time::Instant::now();
                 for d in [
-                    config.connect_timeout,
-                    config.ping_interval,
-                    config.reconnect.wait,
-                    config.reconnect.max_wait,
-                    config.request_timeout.unwrap_or_default(),
+                    config.connect_timeout(),
+                    config.ping_interval(),
+                    config.reconnect().wait,
+                    config.reconnect().max_wait,
+                    config.request_timeout().unwrap_or_default(),
                 ] {
                     prop_assert!(d <= MAX_DURATION, "{key}: {d:?} above the maximum");
                     prop_assert!(now.checked_add(d).is_some());

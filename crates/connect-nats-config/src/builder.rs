@@ -53,9 +53,9 @@ pub struct Resolved {
 ///     .client_id("billing")
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(config.servers.len(), 2);
-/// assert_eq!(config.reconnect.wait, Duration::from_secs(2));
-/// assert_eq!(config.client_id, "billing");
+/// assert_eq!(config.servers().len(), 2);
+/// assert_eq!(config.reconnect().wait, Duration::from_secs(2));
+/// assert_eq!(config.client_id(), "billing");
 /// ```
 #[derive(Clone, Default)]
 pub struct ConfigBuilder {

@@ -20,7 +20,7 @@
 //!     .env_vars([("NATS_URL", "tls://nats.internal:4222"), ("NATS_TOKEN", "s3cret")])
 //!     .build()
 //!     .unwrap();
-//! assert!(config.tls.required);
+//! assert!(config.tls().required);
 //! assert!(!format!("{config:?}").contains("s3cret"));
 //!
 //! let err = Config::builder()

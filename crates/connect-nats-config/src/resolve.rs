@@ -1,5 +1,14 @@
 //! From the merged layers to a validated [`Config`]: every value parsed,
 //! every rule checked, every error naming where the value came from.
+//!
+//! [`Merged`] reads typed values key by key; [`resolve`] checks them by
+//! concern: [`auth`], [`tls`], [`timing`] (reconnect, timeouts, PINGs) and
+//! [`names`] (client id and subject prefixes).
+
+mod auth;
+mod names;
+mod timing;
+mod tls;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,20 +17,20 @@ use figment::error::{Actual, Kind};
 use figment::value::{Num, Value};
 use figment::Figment;
 
-use crate::credentials::{
-    check_creds_file, check_pem_file, looks_like_jwt, looks_like_user_seed, read_nkey_seed_file,
-    PemKind,
-};
-use crate::defaults::{MAX_DURATION, MAX_PINGS_OUT_LIMIT};
-use crate::duration::{format_duration, parse_duration, DurationError};
+use crate::defaults::MAX_DURATION;
+use crate::duration::{parse_duration, DurationError};
 use crate::error::ConfigError;
 use crate::layers::layer_of;
-use crate::model::{Auth, Config, JetStreamSettings, ReconnectSettings, Scheme, TlsSettings};
-use crate::secret::Secret;
+use crate::model::{Config, JetStreamSettings};
 use crate::settings::{setting_by_key, SETTINGS};
 use crate::source::{Layer, Origin, Sources};
 use crate::streams::StreamSpec;
-use crate::urls::{parse_servers, UrlCredentials};
+use crate::urls::parse_servers;
+
+use auth::resolve_auth;
+use names::resolve_names;
+use timing::resolve_timing;
+use tls::resolve_tls;
 
 /// A value and where it came from.
 struct Field<T> {
@@ -449,23 +458,6 @@ fn int_of(n: Num) -> Option<i128> {
         .or_else(|| n.to_u128().and_then(|u| i128::try_from(u).ok()))
 }
 
-/// How to name the missing half of a pair, in the same terms as the half given.
-fn companion(present: &Origin, key: &str) -> String {
-    let Some(setting) = setting_by_key(key) else {
-        return format!("`{key}`");
-    };
-    match present.layer {
-        Layer::Env => setting.env.unwrap_or(key).to_owned(),
-        Layer::Context => format!("`{}`", setting.context.unwrap_or(key)),
-        _ => format!("`{key}`"),
-    }
-}
-
-/// One authentication method found in the layers.
-struct Method {
-    label: String,
-}
-
 /// The checked configuration and where each value came from.
 pub(crate) fn resolve(merged: &Merged) -> Result<(Config, Sources), ConfigError> {
     let defaults = Config::default();
@@ -474,323 +466,36 @@ pub(crate) fn resolve(merged: &Merged) -> Result<(Config, Sources), ConfigError>
         sources.insert(setting.key, merged.origin(setting.key));
     }
 
-    // Servers.
-    let url_field = merged.urls()?;
-    let (servers, url_credentials, url_origin) = match url_field {
+    let (servers, url_credentials, url_origin) = match merged.urls()? {
         Some(f) => {
             let parsed = parse_servers(&f.value, &f.origin.to_string())?;
             (parsed.servers, parsed.credentials, Some(f.origin))
         }
         None => (defaults.servers.clone(), None, None),
     };
-
-    // Authentication: exactly one method.
-    let token = merged.text("auth.token")?;
-    let creds = merged.path("auth.creds_file")?;
-    let user = merged.text("auth.user")?;
-    let password = merged.text("auth.password")?;
-    let nkey_file = merged.path("auth.nkey_seed_file")?;
-    let jwt = merged.text("auth.jwt")?;
-    let seed = merged.text("auth.nkey_seed")?;
-
-    let url_label = url_origin
-        .as_ref()
-        .map(|o| format!("{o} (credentials in the URL)"))
-        .unwrap_or_default();
-    let mut methods: Vec<Method> = Vec::new();
-    if url_credentials.is_some() {
-        methods.push(Method {
-            label: url_label.clone(),
-        });
-    }
-    let mut push = |origin: Option<&Origin>| {
-        if let Some(origin) = origin {
-            methods.push(Method {
-                label: origin.to_string(),
-            });
-        }
-    };
-    push(token.as_ref().map(|f| &f.origin));
-    push(creds.as_ref().map(|f| &f.origin));
-    push(
-        user.as_ref()
-            .map(|f| &f.origin)
-            .or(password.as_ref().map(|f| &f.origin)),
-    );
-    push(nkey_file.as_ref().map(|f| &f.origin));
-    push(
-        jwt.as_ref()
-            .map(|f| &f.origin)
-            .or(seed.as_ref().map(|f| &f.origin)),
-    );
-    if let [first, second, ..] = methods.as_slice() {
-        return Err(ConfigError::AuthConflict {
-            first: first.label.clone(),
-            second: second.label.clone(),
-        });
-    }
-
-    let auth = if let Some(credentials) = url_credentials {
-        let url_origin = url_origin
-            .clone()
-            .unwrap_or_else(|| Origin::new(Layer::Default, "url", None));
-        let derived = Origin {
-            name: format!("{} (credentials in the URL)", url_origin.name),
-            ..url_origin
-        };
-        match credentials {
-            UrlCredentials::Token(token) => {
-                sources.insert("auth.token", derived);
-                Auth::Token { token }
-            }
-            UrlCredentials::UserPassword(user, password) => {
-                sources.insert("auth.user", derived.clone());
-                sources.insert("auth.password", derived);
-                Auth::UserPassword { user, password }
-            }
-            UrlCredentials::UserOnly(_) => {
-                return Err(ConfigError::UserWithoutPassword {
-                    user: url_label,
-                    password: "a password after the `:` in the URL".to_owned(),
-                })
-            }
-        }
-    } else if let Some(token) = token {
-        Auth::Token {
-            token: Secret::new(token.value),
-        }
-    } else if let Some(creds) = creds {
-        check_creds_file(&creds.value, &creds.origin.to_string())?;
-        Auth::CredsFile { path: creds.value }
-    } else if user.is_some() || password.is_some() {
-        match (user, password) {
-            (Some(user), Some(password)) => Auth::UserPassword {
-                user: user.value,
-                password: Secret::new(password.value),
-            },
-            (Some(user), None) => {
-                return Err(ConfigError::UserWithoutPassword {
-                    password: companion(&user.origin, "auth.password"),
-                    user: user.origin.to_string(),
-                })
-            }
-            (None, Some(password)) => {
-                return Err(ConfigError::PasswordWithoutUser {
-                    user: companion(&password.origin, "auth.user"),
-                    password: password.origin.to_string(),
-                })
-            }
-            (None, None) => Auth::None,
-        }
-    } else if let Some(nkey_file) = nkey_file {
-        read_nkey_seed_file(&nkey_file.value, &nkey_file.origin.to_string())?;
-        Auth::NkeySeedFile {
-            path: nkey_file.value,
-        }
-    } else if jwt.is_some() || seed.is_some() {
-        match (jwt, seed) {
-            (Some(jwt), Some(seed)) => {
-                if !looks_like_jwt(&jwt.value) {
-                    return Err(ConfigError::InvalidValue {
-                        setting: jwt.origin.to_string(),
-                        problem: "does not look like a user JWT (three base64url parts \
-                                  separated by dots); use the JWT of the user's .creds file"
-                            .to_owned(),
-                    });
-                }
-                if !looks_like_user_seed(&seed.value) {
-                    return Err(ConfigError::InvalidValue {
-                        setting: seed.origin.to_string(),
-                        problem: "does not look like an nkey user seed (58 characters \
-                                  starting with SU); use the seed of the user's .creds file"
-                            .to_owned(),
-                    });
-                }
-                Auth::Jwt {
-                    jwt: Secret::new(jwt.value.trim()),
-                    seed: Secret::new(seed.value.trim()),
-                }
-            }
-            (Some(jwt), None) => {
-                return Err(ConfigError::JwtWithoutSeed {
-                    seed: companion(&jwt.origin, "auth.nkey_seed"),
-                    jwt: jwt.origin.to_string(),
-                })
-            }
-            (None, Some(seed)) => {
-                return Err(ConfigError::SeedWithoutJwt {
-                    jwt: companion(&seed.origin, "auth.jwt"),
-                    seed: seed.origin.to_string(),
-                })
-            }
-            (None, None) => Auth::None,
-        }
-    } else {
-        Auth::None
-    };
-
-    // TLS: any setting means TLS; files must hold what they must.
-    let ca = merged.path("tls.ca")?;
-    let cert = merged.path("tls.cert")?;
-    let key = merged.path("tls.key")?;
-    let required = merged.boolean("tls.required")?;
-    let first = merged.boolean("tls.first")?;
-    match (&cert, &key) {
-        (Some(cert), None) => {
-            return Err(ConfigError::CertWithoutKey {
-                key: companion(&cert.origin, "tls.key"),
-                cert: cert.origin.to_string(),
-            })
-        }
-        (None, Some(key)) => {
-            return Err(ConfigError::KeyWithoutCert {
-                cert: companion(&key.origin, "tls.cert"),
-                key: key.origin.to_string(),
-            })
-        }
-        _ => {}
-    }
-    if let Some(ca) = &ca {
-        check_pem_file(&ca.value, &ca.origin.to_string(), PemKind::Certificates)?;
-    }
-    if let Some(cert) = &cert {
-        check_pem_file(&cert.value, &cert.origin.to_string(), PemKind::Certificates)?;
-    }
-    if let Some(key) = &key {
-        check_pem_file(&key.value, &key.origin.to_string(), PemKind::PrivateKey)?;
-    }
-    let mut tls_reasons: Vec<String> = Vec::new();
-    if let Some(f) = required.as_ref().filter(|f| f.value) {
-        tls_reasons.push(format!("{} is true", f.origin));
-    }
-    if let Some(f) = first.as_ref().filter(|f| f.value) {
-        tls_reasons.push(format!("{} is true", f.origin));
-    }
-    for f in [&ca, &cert].into_iter().flatten() {
-        tls_reasons.push(format!("{} is set", f.origin));
-    }
-    if let (Some(reason), Some(ws)) = (
-        tls_reasons.first(),
-        servers.iter().find(|s| s.scheme == Scheme::Ws),
-    ) {
-        return Err(ConfigError::TlsOverPlainWebSocket {
-            setting: url_origin
-                .as_ref()
-                .map(|o| o.to_string())
-                .unwrap_or_else(|| "NATS_URL".to_owned()),
-            url: ws.url.clone(),
-            reason: reason.clone(),
-        });
-    }
-    let tls_wanted = !tls_reasons.is_empty() || servers.iter().any(|s| s.scheme.is_tls());
-    let tls = TlsSettings {
-        ca: ca.map(|f| f.value),
-        cert: cert.map(|f| f.value),
-        key: key.map(|f| f.value),
-        required: tls_wanted,
-        first: first.is_some_and(|f| f.value),
-    };
-
-    // Reconnect and timeouts.
-    let wait = merged.duration("reconnect.wait", true)?;
-    let max_wait = merged.duration("reconnect.max_wait", false)?;
-    let mut reconnect = ReconnectSettings {
-        wait: wait.as_ref().map_or(defaults.reconnect.wait, |f| f.value),
-        max_wait: max_wait
-            .as_ref()
-            .map_or(defaults.reconnect.max_wait, |f| f.value),
-        max_reconnects: merged
-            .max_reconnects()?
-            .map_or(defaults.reconnect.max_reconnects, |f| f.value),
-    };
-    if reconnect.wait > reconnect.max_wait {
-        let max_origin = max_wait
-            .map(|f| f.origin)
-            .unwrap_or_else(|| merged.origin("reconnect.max_wait"));
-        if max_origin.layer == Layer::Default {
-            // The documented default cap is 30s, or the wait when that is longer
-            // (deployments of the original library set only the wait).
-            reconnect.max_wait = reconnect.wait;
-        } else {
-            let wait_origin = wait
-                .map(|f| f.origin)
-                .unwrap_or_else(|| merged.origin("reconnect.wait"));
-            return Err(ConfigError::InvalidValue {
-                setting: wait_origin.to_string(),
-                problem: format!(
-                    "the reconnect wait ({}) is longer than its cap {max_origin} ({}); \
-                     raise the cap or shorten the wait",
-                    format_duration(reconnect.wait),
-                    format_duration(reconnect.max_wait)
-                ),
-            });
-        }
-    }
-    let connect_timeout = merged
-        .duration("timeout", false)?
-        .map_or(defaults.connect_timeout, |f| f.value);
-    let ping_interval = merged
-        .duration("ping_interval", false)?
-        .map_or(defaults.ping_interval, |f| f.value);
-    let max_pings_out = merged
-        .count("max_pings_out", 1, MAX_PINGS_OUT_LIMIT)?
-        .map_or(defaults.max_pings_out, |f| f.value);
-    let request_timeout = merged.duration("request_timeout", false)?.map(|f| f.value);
-
-    // Names and prefixes.
-    let client_id = merged
-        .text("client_id")?
-        .map_or(defaults.client_id.clone(), |f| f.value);
-    let inbox_prefix = subject_part(
-        merged.text("inbox_prefix")?,
-        "an inbox prefix like `_INBOX_svc`",
-    )?;
-    let domain = subject_part(merged.text("jetstream.domain")?, "a domain name like `hub`")?;
-    let api_prefix = subject_part(
-        merged.text("jetstream.api_prefix")?,
-        "an API prefix like `$JS.hub.API`",
-    )?;
+    let auth = resolve_auth(merged, url_credentials, url_origin.as_ref(), &mut sources)?;
+    let tls = resolve_tls(merged, &servers, url_origin.as_ref())?;
+    let timing = resolve_timing(merged, &defaults)?;
+    let names = resolve_names(merged, &defaults.client_id)?;
     let streams = merged.streams()?.map(|f| f.value).unwrap_or_default();
 
     let config = Config {
         servers,
-        client_id,
+        client_id: names.client_id,
         auth,
         tls,
-        reconnect,
-        connect_timeout,
-        ping_interval,
-        max_pings_out,
-        request_timeout,
-        inbox_prefix,
+        reconnect: timing.reconnect,
+        connect_timeout: timing.connect_timeout,
+        ping_interval: timing.ping_interval,
+        max_pings_out: timing.max_pings_out,
+        request_timeout: timing.request_timeout,
+        inbox_prefix: names.inbox_prefix,
         jetstream: JetStreamSettings {
-            domain,
-            api_prefix,
+            domain: names.domain,
+            api_prefix: names.api_prefix,
             streams,
         },
+        sources: sources.clone(),
     };
     Ok((config, sources))
-}
-
-/// A subject prefix or domain: no spaces, no wildcards.
-fn subject_part(
-    field: Option<Field<String>>,
-    example: &str,
-) -> Result<Option<String>, ConfigError> {
-    let Some(field) = field else { return Ok(None) };
-    let value = field.value.trim();
-    if value
-        .chars()
-        .any(|c| c.is_whitespace() || c == '*' || c == '>')
-        || value.starts_with('.')
-        || value.ends_with('.')
-    {
-        return Err(ConfigError::InvalidValue {
-            setting: field.origin.to_string(),
-            problem: format!(
-                "`{value}` holds spaces or wildcards (`*`, `>`) or starts or ends with `.`; write {example}"
-            ),
-        });
-    }
-    Ok(Some(value.to_owned()))
 }

@@ -61,8 +61,10 @@ pub enum ConnectError {
     /// The configuration cannot be used as it is.
     #[error("invalid NATS configuration: {setting}: {reason}; fix this setting and restart")]
     InvalidConfig {
-        /// The setting at fault, by its environment variable name.
-        setting: &'static str,
+        /// The setting at fault, as it was given: an environment variable
+        /// (`NATS_CREDS_FILE`), a file key (`` `auth.creds_file` in /etc/svc.yaml ``)
+        /// or a NATS CLI context field.
+        setting: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -116,9 +118,9 @@ impl ConnectError {
         }
     }
 
-    pub(crate) fn invalid(setting: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(setting: impl Into<String>, reason: impl Into<String>) -> Self {
         ConnectError::InvalidConfig {
-            setting,
+            setting: setting.into(),
             reason: reason.into(),
         }
     }
@@ -461,10 +463,7 @@ mod tests {
         let parse = async_nats::ConnectError::with_source(ConnectErrorKind::ServerParse, "bad url");
         assert!(matches!(
             classify(&parse, cx(false)),
-            ConnectError::InvalidConfig {
-                setting: "NATS_URL",
-                ..
-            }
+            ConnectError::InvalidConfig { setting, .. } if setting == "NATS_URL"
         ));
         let timeout = async_nats::ConnectError::new(ConnectErrorKind::TimedOut);
         assert_eq!(classify(&timeout, cx(false)).kind(), "timeout");

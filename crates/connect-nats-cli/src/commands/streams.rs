@@ -92,7 +92,7 @@ async fn ensure(args: EnsureArgs) -> ExitCode {
         }
     };
     let specs = declared_streams(&config);
-    if config.jetstream.streams.is_empty() {
+    if config.jetstream().streams.is_empty() {
         eprintln!(
             "connect-nats streams ensure: no streams declared (jetstream.streams); applying the \
              default Connect streams: {}",

@@ -2,7 +2,7 @@
 
 use connect_nats_config::{Auth, Config, Layer};
 
-use crate::support::{resolved, Fixture, JWT, SEED};
+use crate::support::{creds_auth, resolved, seed_file_auth, Fixture, JWT, SEED};
 
 #[test]
 fn the_context_selected_with_the_cli_is_ignored_unless_asked_for() {
@@ -46,7 +46,7 @@ fn a_context_named_by_nats_context_is_read_from_xdg_config_home() {
         ("NATS_CONTEXT", "ops".into()),
     ]));
     assert_eq!(r.config.server_urls(), ["nats://a:4222", "nats://b:4222"]);
-    assert_eq!(r.config.auth, Auth::Token { token: "t".into() });
+    assert_eq!(*r.config.auth(), Auth::Token { token: "t".into() });
     let info = r.context.unwrap();
     assert_eq!(info.name, "ops");
     assert_eq!(info.path, path);
@@ -114,7 +114,7 @@ fn the_file_context_key_names_a_context_below_the_file() {
     };
     let r = resolved(Config::builder().env_vars(vars(&[])).file(&file));
     assert_eq!(r.config.server_urls(), ["nats://a:1"]);
-    assert_eq!(r.config.inbox_prefix.as_deref(), Some("_INBOX_file"));
+    assert_eq!(r.config.inbox_prefix(), Some("_INBOX_file"));
     assert!(r.context.unwrap().selected_by.contains("svc.yaml"));
     let r = resolved(
         Config::builder()
@@ -154,15 +154,19 @@ fn every_adr21_field_maps_to_its_setting() {
     let c = &r.config;
     assert_eq!(c.server_urls(), ["tls://x:4222"]);
     assert_eq!(
-        (c.tls.ca.clone(), c.tls.cert.clone(), c.tls.key.clone()),
+        (
+            c.tls().ca.clone(),
+            c.tls().cert.clone(),
+            c.tls().key.clone()
+        ),
         (Some(ca), Some(cert), Some(key))
     );
-    assert!(c.tls.first && c.tls.required);
-    assert_eq!(c.jetstream.domain.as_deref(), Some("hub"));
-    assert_eq!(c.jetstream.api_prefix.as_deref(), Some("$JS.hub.API"));
-    assert_eq!(c.inbox_prefix.as_deref(), Some("_INBOX_ops"));
+    assert!(c.tls().first && c.tls().required);
+    assert_eq!(c.jetstream().domain.as_deref(), Some("hub"));
+    assert_eq!(c.jetstream().api_prefix.as_deref(), Some("$JS.hub.API"));
+    assert_eq!(c.inbox_prefix(), Some("_INBOX_ops"));
     assert_eq!(
-        c.auth,
+        *c.auth(),
         Auth::Jwt {
             jwt: JWT.into(),
             seed: SEED.into()
@@ -186,7 +190,7 @@ fn every_adr21_field_maps_to_its_setting() {
         .context("creds")
         .build()
         .unwrap();
-    assert_eq!(c.auth, Auth::CredsFile { path: creds });
+    assert_eq!(*c.auth(), creds_auth(creds));
 
     let seed = fx.seed_file();
     fx.context("nkey", &serde_json::json!({"nkey": seed}).to_string());
@@ -195,7 +199,7 @@ fn every_adr21_field_maps_to_its_setting() {
         .context("nkey")
         .build()
         .unwrap();
-    assert_eq!(c.auth, Auth::NkeySeedFile { path: seed });
+    assert_eq!(*c.auth(), seed_file_auth(seed));
 
     fx.context("up", r#"{"user": "u", "password": "p"}"#);
     let c = Config::builder()
@@ -204,7 +208,7 @@ fn every_adr21_field_maps_to_its_setting() {
         .build()
         .unwrap();
     assert_eq!(
-        c.auth,
+        *c.auth(),
         Auth::UserPassword {
             user: "u".into(),
             password: "p".into()
@@ -229,10 +233,5 @@ fn tilde_paths_in_contexts_expand_to_home() {
         .context("t")
         .build()
         .unwrap();
-    assert_eq!(
-        c.auth,
-        Auth::CredsFile {
-            path: home.join("creds/u.creds")
-        }
-    );
+    assert_eq!(*c.auth(), creds_auth(home.join("creds/u.creds")));
 }

@@ -588,7 +588,7 @@ fn durations_above_365_days_are_refused_from_every_layer() {
         fails(build, K::DurationTooLong);
     }
     let c = with_env(&[]).ping_interval(MAX_DURATION).build().unwrap();
-    assert_eq!(c.ping_interval, MAX_DURATION);
+    assert_eq!(c.ping_interval(), MAX_DURATION);
 }
 
 #[test]
