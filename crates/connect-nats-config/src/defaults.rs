@@ -22,7 +22,7 @@ pub const DEFAULT_MAX_RECONNECTS: i64 = -1;
 /// Default connect timeout (`NATS_TIMEOUT`).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default interval between client PINGs (`NATS_PING_INTERVAL`), as in
-/// async-nats and nats.go.
+/// async-nats (nats.go uses 2 minutes).
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(60);
 /// Default number of unanswered PINGs after which the connection is stale
 /// (`NATS_MAX_PINGS_OUT`), as in async-nats and nats.go.
