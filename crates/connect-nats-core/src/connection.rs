@@ -367,9 +367,9 @@ pub async fn connect_or_degrade(config: &Config) -> Option<Connection> {
 /// Publishing before the connection is up queues in the client (see the
 /// crate docs).
 ///
-/// Deviation from the issue's `-> Connection`: the configuration is checked
-/// first (files readable, seeds valid, TLS settings usable, URLs parseable),
-/// and an unusable one is returned as [`ConnectError::InvalidConfig`] (or
+/// It returns a `Result`: the [`Config`] was validated when it was loaded,
+/// and what only the client can tell before the network (a seed whose
+/// checksum is wrong) is returned as [`ConnectError::InvalidConfig`] (or
 /// [`ConnectError::Tls`] for an unusable TLS setup) instead of retrying
 /// forever a connection that can never work. No network error is ever
 /// returned here.
