@@ -1,20 +1,22 @@
 //! From the merged layers to a validated [`Config`]: every value parsed,
 //! every rule checked, every error naming where the value came from.
 //!
-//! [`Merged`] reads typed values key by key; [`resolve`] checks them by
-//! concern: [`auth`], [`tls`], [`timing`] (reconnect, timeouts, PINGs) and
-//! [`names`] (client id and subject prefixes).
+//! [`Merged`] reads typed values key by key (stream declarations included);
+//! [`resolve`] checks them by concern: [`auth`], [`tls`], [`timing`]
+//! (reconnect, timeouts, PINGs) and [`names`] (client id and subject
+//! prefixes); [`values`] describes raw values for errors.
 
 mod auth;
 mod names;
 mod timing;
 mod tls;
+mod values;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use figment::error::{Actual, Kind};
-use figment::value::{Num, Value};
+use figment::error::Kind;
+use figment::value::Value;
 use figment::Figment;
 
 use crate::defaults::MAX_DURATION;
@@ -31,6 +33,7 @@ use auth::resolve_auth;
 use names::resolve_names;
 use timing::resolve_timing;
 use tls::resolve_tls;
+use values::{actual_kind, display_value, int_of, kind_of, num_text};
 
 /// A value and where it came from.
 struct Field<T> {
@@ -202,8 +205,8 @@ impl Merged {
         }))
     }
 
-    /// A whole number from `min` to `max`.
-    fn count(&self, key: &str, min: u32, max: u32) -> Result<Option<Field<u32>>, ConfigError> {
+    /// A whole number, as a number or as text; `expected` says what to write.
+    fn integer(&self, key: &str, expected: &str) -> Result<Option<Field<i128>>, ConfigError> {
         let Some(raw) = self.raw(key) else {
             return Ok(None);
         };
@@ -213,55 +216,52 @@ impl Merged {
             Value::String(_, s) => s.trim().parse::<i128>().ok(),
             _ => None,
         };
-        let expected = format!("write a whole number from {min} to {max}");
-        let Some(number) = number else {
-            return Err(ConfigError::NotANumber {
+        match number {
+            Some(value) => Ok(Some(Field { value, origin })),
+            None => Err(ConfigError::NotANumber {
                 setting: origin.to_string(),
                 value: display_value(&raw),
-                expected,
-            });
+                expected: expected.to_owned(),
+            }),
+        }
+    }
+
+    /// A whole number from `min` to `max`.
+    fn count(&self, key: &str, min: u32, max: u32) -> Result<Option<Field<u32>>, ConfigError> {
+        let expected = format!("write a whole number from {min} to {max}");
+        let Some(field) = self.integer(key, &expected)? else {
+            return Ok(None);
         };
-        match u32::try_from(number) {
-            Ok(value) if (min..=max).contains(&value) => Ok(Some(Field { value, origin })),
+        match u32::try_from(field.value) {
+            Ok(value) if (min..=max).contains(&value) => Ok(Some(Field {
+                value,
+                origin: field.origin,
+            })),
             _ => Err(ConfigError::InvalidValue {
-                setting: origin.to_string(),
-                problem: format!("`{number}` is out of range; {expected}"),
+                setting: field.origin.to_string(),
+                problem: format!("`{}` is out of range; {expected}", field.value),
             }),
         }
     }
 
     /// `NATS_MAX_RECONNECTS`: `-1` forever (`None`), `N >= 0` at most N.
     fn max_reconnects(&self) -> Result<Option<Field<Option<u64>>>, ConfigError> {
-        const KEY: &str = "reconnect.max_reconnects";
-        let Some(raw) = self.raw(KEY) else {
+        const EXPECTED: &str = "write -1 to reconnect forever, 0 for a single reconnect attempt, \
+                                or a whole number of attempts";
+        let Some(field) = self.integer("reconnect.max_reconnects", EXPECTED)? else {
             return Ok(None);
         };
-        let origin = self.origin(KEY);
-        let number = match &raw {
-            Value::Num(_, n) => int_of(*n),
-            Value::String(_, s) => s.trim().parse::<i128>().ok(),
-            _ => None,
-        };
-        let Some(number) = number else {
-            return Err(ConfigError::NotANumber {
-                setting: origin.to_string(),
-                value: display_value(&raw),
-                expected: "write -1 to reconnect forever, 0 for a single reconnect attempt, \
-                           or a whole number of attempts"
-                    .to_owned(),
-            });
-        };
-        let value = match number {
+        let value = match field.value {
             -1 => None,
             n => Some(u64::try_from(n).map_err(|_| ConfigError::InvalidValue {
-                setting: origin.to_string(),
-                problem: format!(
-                    "`{n}` is out of range; write -1 to reconnect forever, 0 for no reconnect \
-                     attempts, or a whole number of attempts"
-                ),
+                setting: field.origin.to_string(),
+                problem: format!("`{n}` is out of range; {EXPECTED}"),
             })?),
         };
-        Ok(Some(Field { value, origin }))
+        Ok(Some(Field {
+            value,
+            origin: field.origin,
+        }))
     }
 
     /// The URL list: a comma-separated string, or a list in files.
@@ -405,57 +405,6 @@ fn stream_problem(stream: &StreamSpec, earlier: &[&str]) -> Option<String> {
         ));
     }
     None
-}
-
-/// A short description of a value's type, never its content.
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::String(..) | Value::Char(..) => "text",
-        Value::Bool(..) => "a boolean",
-        Value::Num(..) => "a number",
-        Value::Empty(..) => "nothing",
-        Value::Dict(..) => "a map",
-        Value::Array(..) => "a list",
-    }
-}
-
-fn actual_kind(actual: &Actual) -> &'static str {
-    match actual {
-        Actual::Bool(_) => "a boolean",
-        Actual::Unsigned(_) | Actual::Signed(_) | Actual::Float(_) => "a number",
-        Actual::Char(_) | Actual::Str(_) => "text",
-        Actual::Bytes(_) => "bytes",
-        Actual::Unit | Actual::Option => "nothing",
-        Actual::Seq => "a list",
-        Actual::Map => "a map",
-        _ => "another type",
-    }
-}
-
-/// A non-secret value as the user wrote it, for error messages.
-fn display_value(value: &Value) -> String {
-    match value {
-        Value::String(_, s) => s.clone(),
-        Value::Char(_, c) => c.to_string(),
-        Value::Bool(_, b) => b.to_string(),
-        Value::Num(_, n) => num_text(*n),
-        other => kind_of(other).to_owned(),
-    }
-}
-
-fn num_text(n: Num) -> String {
-    match (n.to_i128(), n.to_u128(), n.to_f64()) {
-        (Some(i), _, _) => i.to_string(),
-        (_, Some(u), _) => u.to_string(),
-        (_, _, Some(f)) => f.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// An integer of any width, signed or not.
-fn int_of(n: Num) -> Option<i128> {
-    n.to_i128()
-        .or_else(|| n.to_u128().and_then(|u| i128::try_from(u).ok()))
 }
 
 /// The checked configuration and where each value came from.
