@@ -334,8 +334,10 @@ impl Config {
         }
     }
 
-    /// A copy named `client_id` (e.g. a pool member); the name is not checked
-    /// beyond what loading checks (any text).
+    /// A copy named `client_id` (e.g. a pool member), everything else
+    /// unchanged. The name only labels the connection in the server's
+    /// monitoring, so it is taken as given (the loader refuses an empty one;
+    /// this method does not).
     pub fn with_client_id(&self, client_id: impl Into<String>) -> Config {
         Config {
             client_id: client_id.into(),
