@@ -31,7 +31,7 @@ use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use clap::Parser;
-use connect_nats_config::{Config, Scheme, ServerUrl};
+use connect_nats_config::Config;
 use connect_nats_publisher::{
     Event, Publisher, CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_SERVICE,
 };
@@ -180,14 +180,12 @@ fn rate(n: usize, took: Duration) -> f64 {
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
-    let config = Config {
-        servers: vec![ServerUrl {
-            url: args.nats_url.clone(),
-            scheme: Scheme::Nats,
-        }],
-        client_id: SERVICE.to_owned(),
-        ..Config::default()
-    };
+    let config = Config::builder()
+        .without_process_env()
+        .without_context()
+        .url(args.nats_url.clone())
+        .client_id(SERVICE)
+        .build()?;
     let connection = connect_nats_core::connect(&config).await?;
     let client = connection.client().clone();
     let server_version = client.server_info().version;

@@ -149,18 +149,12 @@ pub(crate) async fn scenario(
     if !args.runs("pool") {
         return Ok(results);
     }
-    let single_config = Config {
-        client_id: format!("{SERVICE}-single"),
-        ..config.clone()
-    };
+    let single_config = config.with_client_id(format!("{SERVICE}-single"));
     let single_conn = connect_nats_core::connect(&single_config).await?;
     let single = Publisher::builder(single_conn.clone())
         .service_name(SERVICE)
         .build();
-    let pool_config = Config {
-        client_id: format!("{SERVICE}-pool"),
-        ..config.clone()
-    };
+    let pool_config = config.with_client_id(format!("{SERVICE}-pool"));
     let pool = ConnectionPool::connect(&pool_config, POOL_SIZE).await?;
     let pooled = PooledPublisher::new(pool.clone(), SERVICE);
     let raw_single = Raw {

@@ -25,7 +25,7 @@ use anyhow::{bail, Context as _};
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::Context;
 use clap::Parser;
-use connect_nats_config::{Config, Scheme, ServerUrl, StreamSpec};
+use connect_nats_config::{Config, ConfigError, StreamSpec};
 use connect_nats_core::{connect, Connection};
 use connect_nats_jetstream::{consume, ensure_streams, jetstream_context, ConsumerSpec};
 use connect_nats_publisher::{BufferPolicy, Publisher};
@@ -90,19 +90,16 @@ fn init_logging() {
         .try_init();
 }
 
-fn config(url: &str, client_id: &str) -> Config {
-    let mut config = Config {
-        servers: vec![ServerUrl {
-            url: url.to_owned(),
-            scheme: Scheme::Nats,
-        }],
-        client_id: client_id.to_owned(),
-        connect_timeout: Duration::from_secs(5),
-        ..Config::default()
-    };
-    config.reconnect.wait = Duration::from_millis(100);
-    config.reconnect.max_wait = Duration::from_secs(1);
-    config
+fn config(url: &str, client_id: &str) -> Result<Config, ConfigError> {
+    Config::builder()
+        .without_process_env()
+        .without_context()
+        .url(url)
+        .client_id(client_id)
+        .connect_timeout(Duration::from_secs(5))
+        .reconnect_wait(Duration::from_millis(100))
+        .reconnect_max_wait(Duration::from_secs(1))
+        .build()
 }
 
 /// Polls `check` every 100 ms until it holds, at most `limit`.
@@ -134,9 +131,9 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
         args.restart_every
     );
 
-    let pub_conn = connect(&config(&url, "soak-publisher")).await?;
-    let worker_conn = connect(&config(&url, "soak-worker")).await?;
-    let core_conn = connect(&config(&url, "soak-core")).await?;
+    let pub_conn = connect(&config(&url, "soak-publisher")?).await?;
+    let worker_conn = connect(&config(&url, "soak-worker")?).await?;
+    let core_conn = connect(&config(&url, "soak-core")?).await?;
     let js = jetstream_context(&pub_conn);
     let report = ensure_streams(&js, &[StreamSpec::new(STREAM, ["soak.js.>"])]).await;
     if !report.is_success() {

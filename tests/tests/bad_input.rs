@@ -17,9 +17,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use connect_nats_config::{
-    Auth, Config, ConfigError, ConfigErrorKind, Secret, StreamSpec, TlsSettings,
-};
+use connect_nats_config::{Config, ConfigError, ConfigErrorKind, StreamSpec};
 use connect_nats_core::{connect, ConnectError, Connection, ConnectionState};
 use connect_nats_jetstream::{
     consume, ensure_kv, ensure_streams, jetstream_context, ConsumerSpec, Delivery, HandlerError,
@@ -128,6 +126,11 @@ impl Fixtures {
             ("no-key.pem", cert.pem()),
             ("no-jwt.creds", format!("-----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n")),
             ("no-seed.nk", "# an nkey file without a seed\nUABCDEF\n".to_owned()),
+            ("bad-seed.creds", format!(
+                "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ.eyJqdGkiOiJ4In0.c2ln\n------END NATS USER JWT------\n\n\
+                 -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+                bad_checksum_seed()
+            )),
             ("typo.yaml", "url: nats://localhost:4222\nauth:\n  tokn: abc\n".to_owned()),
             ("env-name.yaml", "NATS_TOKEN: abc\n".to_owned()),
             ("bad.yaml", "url: [nats://a\nclient_id: x\n".to_owned()),
@@ -482,7 +485,6 @@ fn load(fixtures: &Fixtures, load: &Load) -> Result<Config, ConfigError> {
     match load {
         Load::Env(vars) => Config::builder()
             .env_vars(vars.iter().map(|(k, v)| (*k, fixtures.expand(v))))
-            .without_selected_context()
             .build(),
         Load::File(name) => Config::builder()
             .without_process_env()
@@ -556,6 +558,14 @@ fn config_for(url: &str, client_id: &str) -> Config {
     )
 }
 
+/// A user seed of the right shape whose checksum is wrong: only nkeys can tell.
+fn bad_checksum_seed() -> String {
+    let good = nkeys::KeyPair::new_user().seed().expect("seed");
+    let mut bad = good[..good.len() - 2].to_owned();
+    bad.push_str(if good.ends_with("AA") { "BB" } else { "AA" });
+    bad
+}
+
 /// A loopback port nobody listens on.
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -564,135 +574,37 @@ fn closed_port() -> u16 {
     port
 }
 
-/// Configurations built in code (bypassing the loader) that `connect` must refuse.
+/// Configurations that load (a `Config` can only come from the loader, which refuses the
+/// empty token, the wildcard inbox prefix, TLS over `ws://`, a certificate without its key…)
+/// but that `connect` must still refuse.
 fn connect_rows(fixtures: &Fixtures, url: &str) -> Vec<(&'static str, Config, &'static str)> {
-    let base = |id: &str| config_for(url, id);
+    let builder = |id: &str| {
+        common::client_builder(
+            &[url.to_owned()],
+            id,
+            Duration::from_secs(3),
+            Some((Duration::from_millis(100), Duration::from_millis(500))),
+        )
+    };
+    let load = |builder: connect_nats_config::ConfigBuilder| {
+        builder
+            .build()
+            .unwrap_or_else(|e| panic!("the row's config must load: {e}"))
+    };
     vec![
         (
-            "no server URL",
-            Config {
-                servers: Vec::new(),
-                ..base("bad-no-servers")
-            },
-            "connect::InvalidConfig(NATS_URL)",
+            "inline seed shaped like an nkey, wrong checksum",
+            load(builder("bad-inline-seed").jwt("eyJ.eyJ.sig", bad_checksum_seed())),
+            "connect::InvalidConfig(`auth.nkey_seed` set in code)",
         ),
         (
-            "empty token",
-            Config {
-                auth: Auth::Token {
-                    token: Secret::new(""),
-                },
-                ..base("bad-empty-token")
-            },
-            "connect::InvalidConfig(NATS_TOKEN)",
-        ),
-        (
-            "empty user name",
-            Config {
-                auth: Auth::UserPassword {
-                    user: String::new(),
-                    password: Secret::new("p"),
-                },
-                ..base("bad-empty-user")
-            },
-            "connect::InvalidConfig(NATS_USER)",
-        ),
-        (
-            "inline seed that is not an nkey",
-            Config {
-                auth: Auth::Jwt {
-                    jwt: Secret::new("eyJ.eyJ.sig"),
-                    seed: Secret::new("SUNOTASEED"),
-                },
-                ..base("bad-inline-seed")
-            },
-            "connect::InvalidConfig(NATS_NKEY_SEED)",
-        ),
-        (
-            "creds file without a JWT",
-            Config {
-                auth: Auth::CredsFile {
-                    path: fixtures.file("no-jwt.creds"),
-                },
-                ..base("bad-creds")
-            },
-            "connect::InvalidConfig(NATS_CREDS_FILE)",
-        ),
-        (
-            "nkey seed file without a seed",
-            Config {
-                auth: Auth::NkeySeedFile {
-                    path: fixtures.file("no-seed.nk"),
-                },
-                ..base("bad-nkey")
-            },
-            "connect::InvalidConfig(NATS_NKEY_SEED_FILE)",
-        ),
-        (
-            "CA file without a certificate",
-            Config {
-                tls: TlsSettings {
-                    ca: Some(fixtures.file("no-cert.pem")),
-                    required: true,
-                    ..TlsSettings::default()
-                },
-                ..base("bad-ca")
-            },
-            "connect::InvalidConfig(NATS_TLS_CA)",
-        ),
-        (
-            "client key file without a key",
-            Config {
-                tls: TlsSettings {
-                    cert: Some(fixtures.file("cert.pem")),
-                    key: Some(fixtures.file("no-key.pem")),
-                    required: true,
-                    ..TlsSettings::default()
-                },
-                ..base("bad-key")
-            },
-            "connect::InvalidConfig(NATS_TLS_KEY)",
-        ),
-        (
-            "client cert without key (built in code)",
-            Config {
-                tls: TlsSettings {
-                    cert: Some(fixtures.file("cert.pem")),
-                    required: true,
-                    ..TlsSettings::default()
-                },
-                ..base("bad-cert-only")
-            },
-            "connect::InvalidConfig(NATS_TLS_KEY)",
-        ),
-        (
-            "ws:// with TLS required (built in code)",
-            Config {
-                tls: TlsSettings {
-                    required: true,
-                    ..TlsSettings::default()
-                },
-                ..config_for("ws://127.0.0.1:1", "bad-ws-tls")
-            },
-            "connect::InvalidConfig(NATS_URL)",
-        ),
-        (
-            "inbox prefix with a wildcard (built in code)",
-            Config {
-                inbox_prefix: Some("_INBOX.>".to_owned()),
-                ..base("bad-inbox")
-            },
-            "connect::InvalidConfig(NATS_INBOX_PREFIX)",
+            "creds file whose seed has a wrong checksum",
+            load(builder("bad-creds").creds_file(fixtures.file("bad-seed.creds"))),
+            "connect::InvalidConfig(`auth.creds_file` set in code)",
         ),
         (
             "TLS required against a plain-text server",
-            Config {
-                tls: TlsSettings {
-                    required: true,
-                    ..TlsSettings::default()
-                },
-                ..base("bad-tls-plain")
-            },
+            load(builder("bad-tls-plain").tls_required(true)),
             "connect::Tls(ServerWithoutTls)",
         ),
         (

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use connect_nats_config::{Auth, Config, Secret, TlsSettings};
+use connect_nats_config::{Auth, Config, ConfigBuilder, Secret};
 use connect_nats_core::{
     connect, connect_in_background, connect_or_degrade, ConnectError, Connection, ConnectionState,
     TlsProblem,
@@ -31,21 +31,25 @@ fn config(urls: &[String], client_id: &str) -> Config {
     common::client_config(urls, client_id, CONNECT_TIMEOUT, FAST_RECONNECT)
 }
 
+/// The builder of [`config`], for tests that set more.
+fn builder(urls: &[String], client_id: &str) -> ConfigBuilder {
+    common::client_builder(urls, client_id, CONNECT_TIMEOUT, FAST_RECONNECT)
+}
+
 fn config_with(server: &NatsServer, client_id: &str, auth: Auth) -> Config {
-    Config {
-        auth,
-        ..config(&[server.url()], client_id)
-    }
+    common::with_auth(builder(&[server.url()], client_id), &auth)
+        .build()
+        .expect("config loads")
+}
+
+fn tls_builder(server: &NatsServer, client_id: &str, ca: &Path) -> ConfigBuilder {
+    builder(&[server.url()], client_id).tls_ca(ca)
 }
 
 fn tls_config(server: &NatsServer, client_id: &str, ca: &Path) -> Config {
-    Config {
-        tls: TlsSettings {
-            ca: Some(ca.to_path_buf()),
-            ..TlsSettings::default()
-        },
-        ..config(&[server.url()], client_id)
-    }
+    tls_builder(server, client_id, ca)
+        .build()
+        .expect("config loads")
 }
 
 /// Connects, proves the connection works with a round trip, and checks the server lists it
@@ -53,16 +57,16 @@ fn tls_config(server: &NatsServer, client_id: &str, ca: &Path) -> Config {
 async fn assert_connects(server: &NatsServer, config: &Config) -> Connection {
     let connection = connect(config)
         .await
-        .unwrap_or_else(|e| panic!("expected {} to connect: {e}", config.client_id));
+        .unwrap_or_else(|e| panic!("expected {} to connect: {e}", config.client_id()));
     assert_eq!(connection.state(), ConnectionState::Connected);
     connection
         .rtt(Duration::from_secs(5))
         .await
         .expect("a round trip works");
-    let entry = server.wait_for_client_named(&config.client_id);
+    let entry = server.wait_for_client_named(config.client_id());
     assert_eq!(
         entry["name"],
-        config.client_id.as_str(),
+        config.client_id(),
         "/connz shows NATS_CLIENT_ID"
     );
     connection
@@ -73,7 +77,7 @@ async fn assert_auth_error(config: &Config, why: &str) {
         Err(e @ ConnectError::Auth { .. }) => {
             let text = e.to_string();
             eprintln!("{why}: {text}");
-            for secret in secrets_of(&config.auth) {
+            for secret in secrets_of(config.auth()) {
                 assert!(
                     !text.contains(&secret),
                     "{why}: error shows a secret: {text}"
@@ -172,14 +176,10 @@ async fn user_password_right_wrong_and_missing() {
 async fn nkey_seed_file_right_wrong_and_missing() {
     bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::nkey());
-        let right = Auth::NkeySeedFile {
-            path: server.nkey_seed_path().expect("seed file").to_path_buf(),
-        };
+        let right = common::nkey_seed_file(server.nkey_seed_path().expect("seed file"));
         // A valid seed of another user.
         let other = NatsServer::start(ServerConfig::nkey());
-        let wrong = Auth::NkeySeedFile {
-            path: other.nkey_seed_path().expect("seed file").to_path_buf(),
-        };
+        let wrong = common::nkey_seed_file(other.nkey_seed_path().expect("seed file"));
         assert_right_wrong_missing(&server, "nkey", right, (wrong, "foreign nkey"), "no nkey")
             .await;
     })
@@ -190,14 +190,10 @@ async fn nkey_seed_file_right_wrong_and_missing() {
 async fn creds_file_right_wrong_and_missing() {
     bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::operator());
-        let right = Auth::CredsFile {
-            path: server.creds_path().expect("creds").to_path_buf(),
-        };
+        let right = common::creds_file(server.creds_path().expect("creds"));
         // Credentials of another operator's user.
         let other = NatsServer::start(ServerConfig::operator());
-        let wrong = Auth::CredsFile {
-            path: other.creds_path().expect("creds").to_path_buf(),
-        };
+        let wrong = common::creds_file(other.creds_path().expect("creds"));
         assert_right_wrong_missing(
             &server,
             "creds",
@@ -270,13 +266,10 @@ async fn tls_wrong_hostname_fails_as_tls() {
             pki.server_cert, pki.server_key
         )));
         let url = format!("tls://localhost:{}", server.port());
-        let config = Config {
-            tls: TlsSettings {
-                ca: Some(pki.ca.clone()),
-                ..TlsSettings::default()
-            },
-            ..config(&[url], "core-tls-hostname")
-        };
+        let config = builder(&[url], "core-tls-hostname")
+            .tls_ca(&pki.ca)
+            .build()
+            .expect("config loads");
         assert_tls_error(
             connect(&config).await,
             TlsProblem::HostnameMismatch,
@@ -290,13 +283,10 @@ async fn tls_wrong_hostname_fails_as_tls() {
 async fn tls_required_against_plain_text_server_fails_as_tls() {
     bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
-        let config = Config {
-            tls: TlsSettings {
-                required: true,
-                ..TlsSettings::default()
-            },
-            ..config(&[server.url()], "core-tls-plain")
-        };
+        let config = builder(&[server.url()], "core-tls-plain")
+            .tls_required(true)
+            .build()
+            .expect("config loads");
         assert_tls_error(
             connect(&config).await,
             TlsProblem::ServerWithoutTls,
@@ -322,9 +312,13 @@ async fn mtls_with_client_cert_connects_without_is_rejected() {
     bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::mtls());
         let ca = server.ca_path().expect("CA");
-        let mut with_cert = tls_config(&server, "core-mtls-ok", ca);
-        with_cert.tls.cert = Some(server.client_cert_path().expect("cert").to_path_buf());
-        with_cert.tls.key = Some(server.client_key_path().expect("key").to_path_buf());
+        let with_cert = tls_builder(&server, "core-mtls-ok", ca)
+            .tls_client_cert(
+                server.client_cert_path().expect("cert"),
+                server.client_key_path().expect("key"),
+            )
+            .build()
+            .expect("config loads");
         assert_connects(&server, &with_cert).await;
 
         assert_tls_error(
@@ -340,8 +334,10 @@ async fn mtls_with_client_cert_connects_without_is_rejected() {
 async fn tls_first_connects() {
     bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::tls().tls_first());
-        let mut config = tls_config(&server, "core-tls-first", server.ca_path().expect("CA"));
-        config.tls.first = true;
+        let config = tls_builder(&server, "core-tls-first", server.ca_path().expect("CA"))
+            .tls_first(true)
+            .build()
+            .expect("config loads");
         assert_connects(&server, &config).await;
     })
     .await;
@@ -432,12 +428,12 @@ async fn background_connect_returns_at_once_and_connects_when_the_server_starts(
         tokio::task::block_in_place(|| server.restart());
         let started = Instant::now();
         connection
-            .wait_connected(config.reconnect.max_wait + Duration::from_secs(1))
+            .wait_connected(config.reconnect().max_wait + Duration::from_secs(1))
             .await
             .expect("connected within max_wait + 1 s of the server starting");
         within(
             started.elapsed(),
-            config.reconnect.max_wait + Duration::from_secs(1),
+            config.reconnect().max_wait + Duration::from_secs(1),
             "background connect after the server started",
         );
         assert!(connection.readiness().is_ready());
@@ -533,8 +529,10 @@ async fn killed_and_restarted_server_the_connection_comes_back_by_itself() {
 async fn finite_reconnect_limit_then_closed() {
     bounded(TEST_TIMEOUT, async {
         let mut server = NatsServer::start(ServerConfig::plain());
-        let mut config = config(&[server.url()], "core-limit");
-        config.reconnect.max_reconnects = Some(3);
+        let config = builder(&[server.url()], "core-limit")
+            .max_reconnects(Some(3))
+            .build()
+            .expect("config loads");
         let connection = connect(&config).await.expect("connects");
         tokio::task::block_in_place(|| server.kill());
         let mut states = connection.watch_state();
@@ -710,9 +708,11 @@ async fn shutdown_delivers_buffered_publishes_then_closes() {
 async fn shutdown_while_server_down_never_hangs_past_the_timeout() {
     bounded(TEST_TIMEOUT, async {
         let mut server = NatsServer::start(ServerConfig::plain());
-        let mut config = config(&[server.url()], "core-shutdown-down");
-        config.reconnect.wait = Duration::from_secs(5);
-        config.reconnect.max_wait = Duration::from_secs(5);
+        let config = builder(&[server.url()], "core-shutdown-down")
+            .reconnect_wait(Duration::from_secs(5))
+            .reconnect_max_wait(Duration::from_secs(5))
+            .build()
+            .expect("config loads");
         let connection = connect(&config).await.expect("connects");
         let mut states = connection.watch_state();
         tokio::task::block_in_place(|| server.kill());

@@ -637,8 +637,12 @@ async fn a_thirty_second_outage_stays_within_the_buffer_bound_and_recovers() {
     bounded("30 s outage", Duration::from_secs(90), async {
         log_capture();
         let mut server = NatsServer::start(ServerConfig::plain());
-        let mut cfg = config(&[server.url()], "faults-outage");
-        cfg.reconnect.max_wait = Duration::from_secs(1);
+        let cfg = common::client_config(
+            &[server.url()],
+            "faults-outage",
+            Duration::from_secs(5),
+            Some((Duration::from_millis(100), Duration::from_secs(1))),
+        );
         let conn = connect(&cfg).await.expect("connects");
 
         // Two services on one connection: one drops the oldest events when full, one waits.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::consumer::Info as ConsumerInfo;
 use async_nats::jetstream::stream::StorageType;
 use async_nats::jetstream::Context;
-use connect_nats_config::{Config, StorageKind, StreamSpec};
+use connect_nats_config::{Config, ConfigBuilder, StorageKind, StreamSpec};
 use connect_nats_core::{connect, Connection};
 use connect_nats_jetstream::{
     connect_with_jetstream, connect_with_jetstream_or_degrade, consume, dead_letter,
@@ -29,7 +29,11 @@ use futures::StreamExt;
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn config(urls: &[String], client_id: &str) -> Config {
-    common::client_config(
+    builder(urls, client_id).build().expect("config loads")
+}
+
+fn builder(urls: &[String], client_id: &str) -> ConfigBuilder {
+    common::client_builder(
         urls,
         client_id,
         Duration::from_secs(3),
@@ -377,7 +381,8 @@ async fn connect_with_jetstream_applies_the_default_streams() {
             "jetstream {{\n  store_dir: \"{}\"\n  max_file_store: 4GB\n  max_memory_store: 64MB\n}}",
             store.path().display()
         )));
-        let config = config(&[server.url()], "js-connect");
+        let urls = [server.url()];
+        let config = config(&urls, "js-connect");
         let js = connect_with_jetstream(&config, &[]).await.expect("connects");
         assert_eq!(js.report.streams.len(), 2);
         assert_eq!(outcome(&js.report, "CONNECT_EVENTS"), &StreamOutcome::Created);
@@ -400,8 +405,10 @@ async fn connect_with_jetstream_applies_the_default_streams() {
         assert!(again.report.all_unchanged(), "{}", again.report);
 
         // Streams declared in the config take the place of the defaults.
-        let mut declared = config.clone();
-        declared.jetstream.streams = vec![orders()];
+        let declared = builder(&urls, "js-connect")
+            .streams([orders()])
+            .build()
+            .expect("config loads");
         let with_declared = connect_with_jetstream(&declared, &[]).await.expect("connects");
         assert_eq!(with_declared.report.streams.len(), 1);
         assert_eq!(outcome(&with_declared.report, "ORDERS"), &StreamOutcome::Created);
@@ -428,8 +435,10 @@ async fn stream_problems_never_fail_the_connect() {
         // No server at all: the degrade variant returns None within the timeout.
         let port = server.port();
         drop(server);
-        let mut down = config(&[format!("nats://127.0.0.1:{port}")], "js-down");
-        down.connect_timeout = Duration::from_secs(1);
+        let down = builder(&[format!("nats://127.0.0.1:{port}")], "js-down")
+            .connect_timeout(Duration::from_secs(1))
+            .build()
+            .expect("config loads");
         let started = Instant::now();
         assert!(connect_with_jetstream_or_degrade(&down, &[])
             .await
@@ -451,10 +460,13 @@ async fn jetstream_domain_and_api_prefix_are_honoured() {
             "jetstream {{\n  store_dir: \"{}\"\n  domain: hub\n}}",
             store.path().display()
         )));
-        let base = config(&[server.url()], "js-domain");
+        let urls = [server.url()];
+        let base = || builder(&urls, "js-domain");
 
-        let mut right = base.clone();
-        right.jetstream.domain = Some("hub".into());
+        let right = base()
+            .jetstream_domain("hub")
+            .build()
+            .expect("config loads");
         let js = connect_with_jetstream(&right, &[orders()])
             .await
             .expect("connects");
@@ -465,15 +477,19 @@ async fn jetstream_domain_and_api_prefix_are_honoured() {
             js.report
         );
 
-        let mut prefix = base.clone();
-        prefix.jetstream.api_prefix = Some("$JS.hub.API".into());
+        let prefix = base()
+            .jetstream_api_prefix("$JS.hub.API")
+            .build()
+            .expect("config loads");
         let js = connect_with_jetstream(&prefix, &[orders()])
             .await
             .expect("connects");
         assert!(js.report.all_unchanged(), "{}", js.report);
 
-        let mut wrong = base;
-        wrong.jetstream.domain = Some("elsewhere".into());
+        let wrong = base()
+            .jetstream_domain("elsewhere")
+            .build()
+            .expect("config loads");
         let js = connect_with_jetstream(&wrong, &[orders()])
             .await
             .expect("connects");

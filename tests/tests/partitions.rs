@@ -33,7 +33,7 @@ use serde_json::json;
 const TEST_TIMEOUT: Duration = Duration::from_secs(240);
 /// The client's ping interval in these tests.
 const PING_INTERVAL: Duration = Duration::from_secs(1);
-/// Unanswered pings after which the client gives a connection up (async-nats' fixed limit).
+/// Unanswered pings after which the client gives a connection up (`NATS_MAX_PINGS_OUT`).
 const MAX_PINGS_OUT: u32 = 2;
 /// How long the client may take to notice a dead connection: the pings it may leave
 /// unanswered, the tick that finds one too many, and a margin for a loaded machine.
@@ -42,14 +42,16 @@ const DETECTION_BOUND: Duration =
 const STREAM: &str = "PARTITIONS";
 
 fn config(urls: &[String], client_id: &str) -> Config {
-    let mut config = common::client_config(
+    common::client_builder(
         urls,
         client_id,
         Duration::from_secs(5),
         Some((Duration::from_millis(100), Duration::from_millis(500))),
-    );
-    config.ping_interval = Some(PING_INTERVAL);
-    config
+    )
+    .ping_interval(PING_INTERVAL)
+    .max_pings_out(MAX_PINGS_OUT)
+    .build()
+    .expect("the partition tests' config loads")
 }
 
 /// A publisher whose retries ride out a partition: the Nats-Msg-Id is reused within the

@@ -90,7 +90,7 @@ async fn members_are_named_client_id_dash_index_in_connz() {
         assert_eq!(pool.size(), 3);
         assert_eq!(pool.client_id(), "pool-names");
         for (i, want) in names("pool-names", 3).iter().enumerate() {
-            assert_eq!(&pool.get(i).unwrap().config().client_id, want);
+            assert_eq!(&pool.get(i).unwrap().config().client_id(), want);
         }
         assert!(pool.get(3).is_none());
         let seen = wait_members(&server, "pool-names", |m| m.len() == 3);
@@ -330,10 +330,7 @@ async fn connect_is_all_or_nothing() {
         assert!(
             matches!(
                 err,
-                ConnectError::InvalidConfig {
-                    setting: "pool size",
-                    ..
-                }
+                ConnectError::InvalidConfig { ref setting, .. } if setting == "pool size"
             ),
             "{err:?}"
         );

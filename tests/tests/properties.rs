@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use connect_nats_config::duration::format_duration;
 use connect_nats_config::{
     parse_duration, Auth, Config, ConfigError, DurationError, Scheme, CONFIG_FILE_ENV, CONTEXT_ENV,
-    SETTINGS,
+    MAX_DURATION, SETTINGS,
 };
 use connect_nats_core::backoff::Backoff;
 use connect_nats_publisher::{
@@ -373,8 +374,8 @@ fn marker() -> impl Strategy<Value = String> {
 
 /// What every loaded configuration must satisfy (the model's documented invariants).
 fn check_valid(config: &Config) -> Result<(), TestCaseError> {
-    prop_assert!(!config.servers.is_empty(), "no servers: {config:?}");
-    for server in &config.servers {
+    prop_assert!(!config.servers().is_empty(), "no servers: {config:?}");
+    for server in config.servers() {
         prop_assert!(
             !server.url.contains('@'),
             "userinfo left in a server URL: {server:?}"
@@ -387,22 +388,23 @@ fn check_valid(config: &Config) -> Result<(), TestCaseError> {
         };
         prop_assert!(server.url.starts_with(prefix), "{server:?}");
     }
-    prop_assert!(!config.connect_timeout.is_zero(), "zero connect timeout");
+    prop_assert!(!config.connect_timeout().is_zero(), "zero connect timeout");
     prop_assert!(
-        config.reconnect.wait <= config.reconnect.max_wait,
+        config.reconnect().wait <= config.reconnect().max_wait,
         "wait {:?} above max_wait {:?}",
-        config.reconnect.wait,
-        config.reconnect.max_wait
+        config.reconnect().wait,
+        config.reconnect().max_wait
     );
-    prop_assert!(config.ping_interval.is_none_or(|d| !d.is_zero()));
-    prop_assert!(config.request_timeout.is_none_or(|d| !d.is_zero()));
+    prop_assert!(!config.ping_interval().is_zero());
+    prop_assert!((1..=100).contains(&config.max_pings_out()));
+    prop_assert!(config.request_timeout().is_none_or(|d| !d.is_zero()));
     // Any TLS setting means TLS: `required` is exactly "TLS wanted".
-    prop_assert_eq!(config.tls.required, config.tls_wanted());
-    prop_assert_eq!(config.tls.cert.is_some(), config.tls.key.is_some());
+    prop_assert_eq!(config.tls().required, config.tls_wanted());
+    prop_assert_eq!(config.tls().cert.is_some(), config.tls().key.is_some());
     for prefix in [
-        &config.inbox_prefix,
-        &config.jetstream.domain,
-        &config.jetstream.api_prefix,
+        config.inbox_prefix(),
+        config.jetstream().domain.as_deref(),
+        config.jetstream().api_prefix.as_deref(),
     ]
     .into_iter()
     .flatten()
@@ -412,32 +414,39 @@ fn check_valid(config: &Config) -> Result<(), TestCaseError> {
             "{prefix:?}"
         );
     }
-    match &config.auth {
+    match &config.auth() {
         Auth::Token { token } => prop_assert!(!token.expose().trim().is_empty()),
         Auth::UserPassword { user, password } => {
             prop_assert!(!user.is_empty());
             prop_assert!(!password.is_empty());
         }
-        Auth::CredsFile { path } | Auth::NkeySeedFile { path } => prop_assert!(path.is_file()),
+        Auth::CredsFile { path, contents } => {
+            prop_assert!(path.is_file());
+            prop_assert!(!contents.is_empty());
+        }
+        Auth::NkeySeedFile { path, seed } => {
+            prop_assert!(path.is_file());
+            prop_assert!(seed.expose().starts_with("SU"));
+        }
         Auth::Jwt { jwt, seed } => {
             prop_assert!(!jwt.is_empty());
             prop_assert!(seed.expose().starts_with("SU"));
         }
         Auth::None => {}
     }
-    for path in [&config.tls.ca, &config.tls.cert, &config.tls.key]
+    for path in [&config.tls().ca, &config.tls().cert, &config.tls().key]
         .into_iter()
         .flatten()
     {
         prop_assert!(path.is_file(), "TLS file accepted but not a file: {path:?}");
     }
-    for stream in &config.jetstream.streams {
+    for stream in &config.jetstream().streams {
         prop_assert!(!stream.name.is_empty());
         prop_assert!(!stream.subjects.is_empty());
         prop_assert!((1..=5).contains(&stream.replicas));
     }
     // The reconnect backoff of any loaded configuration is usable (no overflow).
-    let backoff = Backoff::from_settings(&config.reconnect);
+    let backoff = Backoff::from_settings(config.reconnect());
     for attempt in [1, 2, 3, 40, usize::MAX] {
         prop_assert!(backoff.delay(attempt) <= backoff.max_wait());
     }
@@ -525,7 +534,6 @@ proptest! {
         vars.insert("XDG_CONFIG_HOME".to_owned(), dir.path().display().to_string());
         let result = Config::builder()
             .env_vars(vars)
-            .without_selected_context()
             .build();
         check_result(&result)?;
     }
@@ -698,9 +706,70 @@ proptest! {
                 }
             }
             Err(DurationError::Negative(_)) => prop_assert!(text.trim().starts_with('-')),
-            Err(DurationError::Invalid(_)) => {}
+            Err(DurationError::Invalid(_) | DurationError::TooLong(_)) => {}
         }
     }
+
+    /// No duration setting, of any value (`Duration::MAX` included), set in code, from the
+    /// environment or from a file, panics when loading the configuration or building the
+    /// client's options; a loaded duration can be added to any instant.
+    #[test]
+    fn duration_settings_of_any_value_never_panic(
+        key in prop::sample::select(DURATION_KEYS.to_vec()),
+        secs in prop_oneof![Just(u64::MAX), any::<u64>(), 0u64..=400 * 86_400],
+        nanos in 0u32..1_000_000_000,
+        as_text in any::<bool>(),
+    ) {
+        let duration = Duration::new(secs, nanos);
+        let text = if as_text { format_duration(duration) } else { secs.to_string() };
+        let env_name = SETTINGS.iter().find(|s| s.key == key).and_then(|s| s.env).expect("env name");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = write(dir.path(), "durations.yaml", &format!("{key}: \"{text}\"\n"));
+        for result in [
+            Config::builder().without_process_env().without_context().set(key, text.clone()).build(),
+            Config::builder().env_vars([(env_name, text.clone())]).without_context().build(),
+            Config::builder().without_process_env().without_context().file(&file).build(),
+            typed_duration(key, duration),
+        ] {
+            check_result(&result)?;
+            if let Ok(config) = result {
+                let now = std::time::Instant::now();
+                for d in [
+                    config.connect_timeout(),
+                    config.ping_interval(),
+                    config.reconnect().wait,
+                    config.reconnect().max_wait,
+                    config.request_timeout().unwrap_or_default(),
+                ] {
+                    prop_assert!(d <= MAX_DURATION, "{key}: {d:?} above the maximum");
+                    prop_assert!(now.checked_add(d).is_some());
+                }
+                prop_assert!(connect_nats_core::connect_options(&config).is_ok());
+            }
+        }
+    }
+}
+
+/// The file keys of every duration setting.
+const DURATION_KEYS: &[&str] = &[
+    "timeout",
+    "ping_interval",
+    "request_timeout",
+    "reconnect.wait",
+    "reconnect.max_wait",
+];
+
+/// `duration` set through the builder's typed method for `key`.
+fn typed_duration(key: &str, duration: Duration) -> Result<Config, ConfigError> {
+    let builder = Config::builder().without_process_env().without_context();
+    match key {
+        "timeout" => builder.connect_timeout(duration),
+        "ping_interval" => builder.ping_interval(duration),
+        "request_timeout" => builder.request_timeout(duration),
+        "reconnect.wait" => builder.reconnect_wait(duration),
+        _ => builder.reconnect_max_wait(duration),
+    }
+    .build()
 }
 
 // ---- envelope decoding --------------------------------------------------------------------

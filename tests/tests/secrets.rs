@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use connect_nats_config::{Auth, Config, ConfigError, Secret};
+use connect_nats_config::{Auth, Config, ConfigError};
 use connect_nats_core::{
     connect, connect_in_background, connect_or_degrade, ConnectError, Connection,
 };
@@ -207,7 +207,7 @@ fn try_load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         .map(|resolved| {
             // What `connect-nats config` prints.
             let json = serde_json::to_string(&resolved).expect("serializes");
-            assert!(json.contains("***") || !matches!(resolved.config.auth, Auth::Token { .. }));
+            assert!(json.contains("***") || !matches!(resolved.config.auth(), Auth::Token { .. }));
             resolved.config
         })
 }
@@ -457,9 +457,15 @@ async fn inline_jwt_and_seed_never_leak() {
         let other_seed = other.user_seed().expect("seed").to_owned();
         let other_jwt = other.user_jwt().expect("jwt").to_owned();
         let broken_seed = format!("SU{}", &seed[2..57]);
+        let bad_checksum = format!(
+            "{}{}",
+            &seed[..56],
+            if seed.ends_with("AA") { "BB" } else { "AA" }
+        );
         let mut secrets = Secrets::default();
         secrets
             .add_seed(&broken_seed)
+            .add_seed(&bad_checksum)
             .add_jwt(&jwt)
             .add_seed(&seed)
             .add_seed(&other_seed)
@@ -485,14 +491,13 @@ async fn inline_jwt_and_seed_never_leak() {
                 ("NATS_NKEY_SEED", &other_seed),
             ]),
             load(&[("NATS_URL", &url)]),
-            // A seed that is not an nkey, built in code (the loader would refuse it).
-            Config {
-                auth: Auth::Jwt {
-                    jwt: Secret::new(jwt.clone()),
-                    seed: Secret::new(broken_seed.clone()),
-                },
-                ..right.clone()
-            },
+            // A seed of the right shape whose checksum is wrong: the loader accepts it, only
+            // nkeys can tell.
+            load(&[
+                ("NATS_URL", &url),
+                ("NATS_JWT", &jwt),
+                ("NATS_NKEY_SEED", &bad_checksum),
+            ]),
         ];
         exercise(&mut server, &right, &wrongs, &secrets).await;
     })
@@ -770,12 +775,17 @@ async fn connect_errors_for_bad_secrets_never_show_them() {
     bounded(TEST_TIMEOUT, async {
         logs();
         let seed = nkeys::KeyPair::new_user().seed().expect("seed");
-        let broken_seed = format!("{}A", &seed[..57]);
+        let broken_seed = format!(
+            "{}{}",
+            &seed[..56],
+            if seed.ends_with("AA") { "BB" } else { "AA" }
+        );
         let mut secrets = Secrets::default();
         secrets.add_seed(&broken_seed).add_seed(&seed);
         let dir = tempfile::tempdir().expect("temp dir");
         let creds = dir.path().join("broken.creds");
-        // A creds file whose seed block is damaged (the loader is bypassed).
+        // A creds file whose seed has the right shape but a wrong checksum (the loader
+        // accepts it; only nkeys can tell).
         std::fs::write(
             &creds,
             format!(
@@ -786,21 +796,18 @@ async fn connect_errors_for_bad_secrets_never_show_them() {
         .expect("write");
         let nk = dir.path().join("broken.nk");
         std::fs::write(&nk, format!("{broken_seed}\n")).expect("write");
-        for (name, auth) in [
+        let (creds, nk) = (creds.display().to_string(), nk.display().to_string());
+        for (name, config) in [
             (
                 "inline seed with a bad checksum",
-                Auth::Jwt {
-                    jwt: Secret::new("eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJ4In0.c2ln"),
-                    seed: Secret::new(broken_seed.clone()),
-                },
+                load(&[
+                    ("NATS_JWT", "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJ4In0.c2ln"),
+                    ("NATS_NKEY_SEED", &broken_seed),
+                ]),
             ),
-            ("creds file with a bad seed", Auth::CredsFile { path: creds.clone() }),
-            ("nkey file with a bad seed", Auth::NkeySeedFile { path: nk.clone() }),
+            ("creds file with a bad seed", load(&[("NATS_CREDS_FILE", &creds)])),
+            ("nkey file with a bad seed", load(&[("NATS_NKEY_SEED_FILE", &nk)])),
         ] {
-            let config = Config {
-                auth,
-                ..Config::default()
-            };
             secrets.assert_debug_clean(name, &config);
             let error: ConnectError = connect(&config).await.expect_err(name);
             eprintln!("{name}: {error}");

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use connect_nats_config::{Config, ConfigErrorKind, Scheme, ServerUrl, TlsSettings};
+use connect_nats_config::{Config, ConfigErrorKind, Scheme};
 use connect_nats_core::{
     connect, connect_in_background, connect_or_degrade, ConnectError, ConnectionState, TlsProblem,
 };
@@ -196,28 +196,28 @@ fn load(combo: &Combo, url: &str, client_id: &str, pem: &Pem) -> Result<Config, 
         .map_err(|e| e.kind())
 }
 
-/// The same combination built in code, bypassing the loader: `tls.required` stays false unless
-/// the combination sets it, so only `tls_wanted()` can turn TLS on.
-fn built(combo: &Combo, url: &str, client_id: &str, pem: &Pem) -> Config {
-    let mut config = Config {
-        servers: vec![ServerUrl {
-            url: url.to_owned(),
-            scheme: combo.url.scheme(),
-        }],
-        client_id: client_id.to_owned(),
-        connect_timeout: Duration::from_secs(3),
-        tls: TlsSettings {
-            ca: combo.ca.then(|| pem.ca.clone()),
-            cert: combo.client_cert.then(|| pem.cert.clone()),
-            key: combo.client_cert.then(|| pem.key.clone()),
-            required: combo.required == Some(true),
-            first: combo.first,
-        },
-        ..Config::default()
-    };
-    config.reconnect.wait = Duration::from_millis(100);
-    config.reconnect.max_wait = Duration::from_millis(200);
-    config
+/// The same combination set through the builder's typed methods: the one TLS decision is
+/// made by the loader whichever way the settings arrive.
+fn built(combo: &Combo, url: &str, client_id: &str, pem: &Pem) -> Result<Config, ConfigErrorKind> {
+    let mut builder = Config::builder()
+        .without_process_env()
+        .without_context()
+        .url(url)
+        .client_id(client_id)
+        .connect_timeout(Duration::from_secs(3))
+        .reconnect_wait(Duration::from_millis(100))
+        .reconnect_max_wait(Duration::from_millis(200))
+        .tls_first(combo.first);
+    if let Some(required) = combo.required {
+        builder = builder.tls_required(required);
+    }
+    if combo.ca {
+        builder = builder.tls_ca(&pem.ca);
+    }
+    if combo.client_cert {
+        builder = builder.tls_client_cert(&pem.cert, &pem.key);
+    }
+    builder.build().map_err(|e| e.kind())
 }
 
 /// The plain WebSocket port, from the server's ports file.
@@ -291,18 +291,21 @@ async fn tls_asked_for_never_falls_back_to_plain_text() {
 
         // Control: a plain client does appear in /connz, so the check below is not vacuous.
         let control_id = format!("{PREFIX}control");
-        let control = connect(&built(
-            &Combo {
-                url: UrlForm::Nats,
-                required: None,
-                first: false,
-                ca: false,
-                client_cert: false,
-            },
-            &UrlForm::Nats.url(port, ws_port),
-            &control_id,
-            &pem,
-        ))
+        let control = connect(
+            &built(
+                &Combo {
+                    url: UrlForm::Nats,
+                    required: None,
+                    first: false,
+                    ca: false,
+                    client_cert: false,
+                },
+                &UrlForm::Nats.url(port, ws_port),
+                &control_id,
+                &pem,
+            )
+            .expect("the control config loads"),
+        )
         .await
         .expect("plain control client connects");
         server.wait_for_client_named(&control_id);
@@ -318,10 +321,7 @@ async fn tls_asked_for_never_falls_back_to_plain_text() {
             let url = combo.url.url(port, ws_port);
             for (how, config) in [
                 ("loaded", load(combo, &url, &format!("{PREFIX}l{i}"), &pem)),
-                (
-                    "built",
-                    Ok(built(combo, &url, &format!("{PREFIX}b{i}"), &pem)),
-                ),
+                ("built", built(combo, &url, &format!("{PREFIX}b{i}"), &pem)),
             ] {
                 let outcome = match config {
                     Err(kind) => format!("config({kind:?})"),

@@ -90,7 +90,7 @@ mod tests {
             ),
             (
                 ConnectError::InvalidConfig {
-                    setting: "NATS_URL",
+                    setting: "NATS_URL".into(),
                     reason: "bad".into(),
                 },
                 2,

@@ -137,10 +137,19 @@ fn the_context_and_file_are_shown_with_their_values_sources() {
     let file = home.path().join("svc.json");
     std::fs::write(&file, r#"{"client_id": "billing"}"#).unwrap();
 
+    // The context selected with `nats context select` is not read unless asked for.
     let v = json(&run(
         home.path(),
         &[("NATS_CONFIG_FILE", file.to_str().unwrap())],
         &[],
+    ));
+    assert_eq!(v["context"], serde_json::Value::Null);
+    assert_eq!(v["config"]["servers"][0]["url"], "nats://localhost:4222");
+
+    let v = json(&run(
+        home.path(),
+        &[("NATS_CONFIG_FILE", file.to_str().unwrap())],
+        &["--context", "ops"],
     ));
     assert_eq!(v["context"]["name"], "ops");
     assert_eq!(v["context"]["description"], "Ops cluster");

@@ -53,9 +53,9 @@ pub struct Resolved {
 ///     .client_id("billing")
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(config.servers.len(), 2);
-/// assert_eq!(config.reconnect.wait, Duration::from_secs(2));
-/// assert_eq!(config.client_id, "billing");
+/// assert_eq!(config.servers().len(), 2);
+/// assert_eq!(config.reconnect().wait, Duration::from_secs(2));
+/// assert_eq!(config.client_id(), "billing");
 /// ```
 #[derive(Clone, Default)]
 pub struct ConfigBuilder {
@@ -97,8 +97,10 @@ fn collect_keys(dict: &Dict, prefix: &str, out: &mut Vec<String>) {
 }
 
 impl ConfigBuilder {
-    /// A builder reading the process environment, `NATS_CONFIG_FILE`, and the
-    /// NATS CLI context (`NATS_CONTEXT`, else the CLI's selected one).
+    /// A builder reading the process environment, `NATS_CONFIG_FILE`, and a
+    /// NATS CLI context only when one is asked for (`NATS_CONTEXT`, or the
+    /// file's `context` key); the context selected with `nats context select`
+    /// is not read.
     pub fn new() -> Self {
         Self::default()
     }
@@ -111,7 +113,7 @@ impl ConfigBuilder {
     }
 
     /// Reads this NATS CLI context (a name, or a path to its JSON file)
-    /// instead of `NATS_CONTEXT` or the CLI's selected one.
+    /// instead of `NATS_CONTEXT` or the file's `context` key.
     pub fn context(mut self, name_or_path: impl Into<String>) -> Self {
         self.context = ContextChoice::Named(name_or_path.into());
         self
@@ -120,15 +122,6 @@ impl ConfigBuilder {
     /// Reads no NATS CLI context at all.
     pub fn without_context(mut self) -> Self {
         self.context = ContextChoice::Off;
-        self
-    }
-
-    /// Reads a NATS CLI context only when `NATS_CONTEXT` names one, not the
-    /// CLI's selection in `context.txt` (what [`Config::from_env`] does).
-    pub fn without_selected_context(mut self) -> Self {
-        if self.context == ContextChoice::Auto {
-            self.context = ContextChoice::EnvOnly;
-        }
         self
     }
 
@@ -267,9 +260,15 @@ impl ConfigBuilder {
         self.put("timeout", Value::from(format_duration(timeout)))
     }
 
-    /// Interval between client PINGs.
+    /// Interval between client PINGs (`NATS_PING_INTERVAL`, default 60s).
     pub fn ping_interval(self, interval: Duration) -> Self {
         self.put("ping_interval", Value::from(format_duration(interval)))
+    }
+
+    /// Unanswered PINGs after which the connection is stale
+    /// (`NATS_MAX_PINGS_OUT`, 1 to 100, default 2).
+    pub fn max_pings_out(self, max: u32) -> Self {
+        self.put("max_pings_out", Value::from(max))
     }
 
     /// Timeout of a request/reply.
@@ -327,7 +326,6 @@ impl ConfigBuilder {
             });
         }
 
-        let context = context_layer(&self.context, &self.env)?;
         let (file, file_setting) = match &self.file {
             Some(path) => (Some(path.clone()), "ConfigBuilder::file"),
             None => (
@@ -339,12 +337,20 @@ impl ConfigBuilder {
             Some(path) => Some(file_layer(path, file_setting)?),
             None => None,
         };
+        let context = context_layer(
+            &self.context,
+            &self.env,
+            file.as_deref().and_then(|path| {
+                let name = file_data.as_ref()?.context.as_deref()?;
+                Some((name, path))
+            }),
+        )?;
         let env_data = env_layer(&self.env)?;
 
         let mut defaults = Dict::new();
         for setting in SETTINGS {
             if let Some(default) = setting.default {
-                insert_nested(&mut defaults, setting.key, Value::from(default));
+                insert_nested(&mut defaults, setting.key, default.to_value());
             }
         }
 
@@ -357,7 +363,7 @@ impl ConfigBuilder {
             None => None,
         };
         if let Some(data) = file_data {
-            figment = figment.merge(data);
+            figment = figment.merge(data.layer);
         }
         figment = figment
             .merge(env_data)
@@ -381,15 +387,16 @@ fn path_value(path: PathBuf) -> Value {
 impl Config {
     /// Loads the configuration from the environment: the `NATS_*` variables,
     /// plus the config file `NATS_CONFIG_FILE` names and the NATS CLI context
-    /// `NATS_CONTEXT` names, over the built-in defaults. The context selected
-    /// with `nats context select` is *not* read (use [`Config::load`]).
+    /// `NATS_CONTEXT` (or the file's `context` key) names, over the built-in
+    /// defaults. The same as [`Config::load`].
     pub fn from_env() -> Result<Config, ConfigError> {
-        ConfigBuilder::new().without_selected_context().build()
+        ConfigBuilder::new().build()
     }
 
-    /// Loads every layer: defaults < NATS CLI context (`NATS_CONTEXT`, else
-    /// the one selected with `nats context select`) < config file
-    /// (`NATS_CONFIG_FILE`) < environment variables.
+    /// Loads every layer: defaults < NATS CLI context (only when asked for:
+    /// `NATS_CONTEXT` or the file's `context` key; never the one selected
+    /// with `nats context select`) < config file (`NATS_CONFIG_FILE`) <
+    /// environment variables. The same as [`Config::from_env`].
     pub fn load() -> Result<Config, ConfigError> {
         ConfigBuilder::new().build()
     }

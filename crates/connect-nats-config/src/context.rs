@@ -1,9 +1,12 @@
 //! The NATS CLI context layer (NATS ADR-21).
 //!
 //! The `nats` CLI keeps contexts as `$XDG_CONFIG_HOME/nats/context/NAME.json`
-//! (default `~/.config/nats/context/`), and the selected one's name in
-//! `$XDG_CONFIG_HOME/nats/context.txt`. `NATS_CONTEXT` picks one by name or
-//! path. Fields this library does not use are ignored (the CLI writes more);
+//! (default `~/.config/nats/context/`). A context is read only when asked
+//! for: by the builder ([`ConfigBuilder::context`](crate::ConfigBuilder::context)),
+//! by `NATS_CONTEXT`, or by the config file's `context` key, in that order.
+//! The context selected with `nats context select` (`context.txt`) is never
+//! read on its own, so selecting one on a laptop cannot redirect a service.
+//! Fields this library does not use are ignored (the CLI writes more);
 //! empty fields count as unset (the CLI writes them all).
 
 use std::io::ErrorKind;
@@ -28,18 +31,16 @@ pub struct ContextInfo {
     pub path: PathBuf,
     /// Its `description` field.
     pub description: Option<String>,
-    /// What selected it: `NATS_CONTEXT`, the `context.txt` file, or code.
+    /// What selected it: `NATS_CONTEXT`, the config file's `context` key, or code.
     pub selected_by: String,
 }
 
 /// How the context is chosen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) enum ContextChoice {
-    /// `NATS_CONTEXT`, else the CLI's selection in `context.txt`.
+    /// `NATS_CONTEXT`, else the config file's `context` key, else none.
     #[default]
-    Auto,
-    /// `NATS_CONTEXT` only.
-    EnvOnly,
+    AsAsked,
     /// This name or path.
     Named(String),
     /// No context.
@@ -74,36 +75,23 @@ fn expand_home(path: &str, env: &EnvSource) -> Result<String, ConfigError> {
     Ok(path.to_owned())
 }
 
-/// Reads the chosen context, if any, as a layer.
+/// Reads the chosen context, if any, as a layer. `file_context` is the
+/// config file's `context` key and the file's path.
 pub(crate) fn context_layer(
     choice: &ContextChoice,
     env: &EnvSource,
+    file_context: Option<(&str, &Path)>,
 ) -> Result<Option<(LayerData, ContextInfo)>, ConfigError> {
     let dir = nats_dir(env)?;
     let (selection, selected_by) = match choice {
         ContextChoice::Off => return Ok(None),
         ContextChoice::Named(name) => (name.clone(), "ConfigBuilder::context".to_owned()),
-        ContextChoice::Auto | ContextChoice::EnvOnly => match env.get(CONTEXT_ENV)? {
-            Some(name) => (name, CONTEXT_ENV.to_owned()),
-            None if *choice == ContextChoice::Auto => {
-                let Some(dir) = &dir else { return Ok(None) };
-                let txt = dir.join("context.txt");
-                match std::fs::read_to_string(&txt) {
-                    Ok(content) if !content.trim().is_empty() => {
-                        (content.trim().to_owned(), txt.display().to_string())
-                    }
-                    Ok(_) => return Ok(None),
-                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-                    Err(e) => {
-                        return Err(ConfigError::FileUnreadable {
-                            setting: "the NATS CLI context selection".to_owned(),
-                            path: txt,
-                            reason: e.to_string(),
-                        })
-                    }
-                }
+        ContextChoice::AsAsked => match (env.get(CONTEXT_ENV)?, file_context) {
+            (Some(name), _) => (name, CONTEXT_ENV.to_owned()),
+            (None, Some((name, file))) => {
+                (name.to_owned(), format!("`context` in {}", file.display()))
             }
-            None => return Ok(None),
+            (None, None) => return Ok(None),
         },
     };
 

@@ -77,15 +77,21 @@ fn decorated_blocks(content: &str) -> Vec<&str> {
     blocks
 }
 
-/// Checks a `.creds` file: a user JWT block, then a user nkey seed block.
-pub(crate) fn check_creds_file(path: &Path, setting: &str) -> Result<(), ConfigError> {
-    let content = read_file(path, setting)?;
+/// Reads a `.creds` file, checked to hold a user JWT block, then a user
+/// nkey seed block.
+pub(crate) fn read_creds_file(path: &Path, setting: &str) -> Result<Secret, ConfigError> {
+    let content = Secret::new(read_file(path, setting)?);
+    check_creds(content.expose(), path, setting)?;
+    Ok(content)
+}
+
+fn check_creds(content: &str, path: &Path, setting: &str) -> Result<(), ConfigError> {
     let invalid = |problem: &str| ConfigError::FileInvalid {
         setting: setting.to_owned(),
         path: path.to_owned(),
         problem: problem.to_owned(),
     };
-    let blocks = decorated_blocks(&content);
+    let blocks = decorated_blocks(content);
     match blocks.first() {
         Some(jwt) if looks_like_jwt(jwt) => {}
         _ => {

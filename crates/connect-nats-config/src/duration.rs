@@ -9,6 +9,9 @@ pub enum DurationError {
     /// The value is negative.
     #[error("`{0}` is negative; a duration must be zero or more, like `2s` or `500ms`")]
     Negative(String),
+    /// The value is too large to be represented as a duration.
+    #[error("`{0}` is too long; a duration setting is at most 365 days (`8760h`)")]
+    TooLong(String),
     /// The value is not a duration.
     #[error("`{0}` is not a duration; write `500ms`, `2s`, `1m` or a whole number of seconds")]
     Invalid(String),
@@ -27,9 +30,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         return trimmed
             .parse::<u64>()
             .map(Duration::from_secs)
-            .map_err(|_| DurationError::Invalid(trimmed.to_owned()));
+            .map_err(|_| DurationError::TooLong(trimmed.to_owned()));
     }
-    humantime::parse_duration(trimmed).map_err(|_| DurationError::Invalid(trimmed.to_owned()))
+    humantime::parse_duration(trimmed).map_err(|e| match e {
+        humantime::DurationError::NumberOverflow => DurationError::TooLong(trimmed.to_owned()),
+        _ => DurationError::Invalid(trimmed.to_owned()),
+    })
 }
 
 /// Formats a duration the way it is parsed (`2s`, `500ms`).
@@ -96,7 +102,7 @@ impl DurationInput {
             DurationInput::Float(f) if f < 0.0 => Err(DurationError::Negative(f.to_string())),
             DurationInput::Float(f) if !f.is_finite() => Err(DurationError::Invalid(f.to_string())),
             DurationInput::Float(f) => {
-                Duration::try_from_secs_f64(f).map_err(|_| DurationError::Invalid(f.to_string()))
+                Duration::try_from_secs_f64(f).map_err(|_| DurationError::TooLong(f.to_string()))
             }
             DurationInput::Text(t) => parse_duration(&t),
         }

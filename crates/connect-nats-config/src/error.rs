@@ -156,6 +156,14 @@ pub enum ConfigError {
         /// What is wrong and what to write.
         problem: String,
     },
+    /// A duration is longer than [`MAX_DURATION`](crate::MAX_DURATION) (365 days).
+    #[error("{setting}: `{value}` is longer than the maximum of 365 days; use a shorter duration like 30s")]
+    DurationTooLong {
+        /// The setting.
+        setting: String,
+        /// The value given.
+        value: String,
+    },
     /// A value is not a number where a number goes.
     #[error("{setting}: `{value}` is not a number; {expected}")]
     NotANumber {
@@ -221,7 +229,7 @@ pub enum ConfigError {
     /// The NATS CLI context asked for does not exist.
     #[error("{setting} selects the NATS CLI context `{name}`, but {path} does not exist; create it with `nats context save`, or choose another context")]
     ContextNotFound {
-        /// What selected it (`NATS_CONTEXT`, a `context.txt`, or code).
+        /// What selected it (`NATS_CONTEXT`, a config file's `context` key, or code).
         setting: String,
         /// The context's name or path.
         name: String,
@@ -281,6 +289,8 @@ pub enum ConfigErrorKind {
     NegativeDuration,
     /// [`ConfigError::InvalidDuration`].
     InvalidDuration,
+    /// [`ConfigError::DurationTooLong`].
+    DurationTooLong,
     /// [`ConfigError::NotANumber`].
     NotANumber,
     /// [`ConfigError::NotABool`].
@@ -323,6 +333,7 @@ impl ConfigError {
             ConfigError::TlsOverPlainWebSocket { .. } => K::TlsOverPlainWebSocket,
             ConfigError::NegativeDuration { .. } => K::NegativeDuration,
             ConfigError::InvalidDuration { .. } => K::InvalidDuration,
+            ConfigError::DurationTooLong { .. } => K::DurationTooLong,
             ConfigError::NotANumber { .. } => K::NotANumber,
             ConfigError::NotABool { .. } => K::NotABool,
             ConfigError::EmptyValue { .. } => K::EmptyValue,

@@ -41,8 +41,20 @@ impl FileFormat {
     }
 }
 
+/// The file key naming a NATS CLI context to read (a name, or a path
+/// relative to the file's directory).
+pub(crate) const CONTEXT_KEY: &str = "context";
+
+/// A parsed config file: its layer, and the NATS CLI context it names.
+pub(crate) struct FileData {
+    /// The settings it holds.
+    pub(crate) layer: LayerData,
+    /// Its `context` key, if set.
+    pub(crate) context: Option<String>,
+}
+
 /// Reads, parses and checks the config file named by `setting`.
-pub(crate) fn file_layer(path: &Path, setting: &str) -> Result<LayerData, ConfigError> {
+pub(crate) fn file_layer(path: &Path, setting: &str) -> Result<FileData, ConfigError> {
     let format = FileFormat::of(path).ok_or_else(|| ConfigError::UnsupportedFormat {
         setting: setting.to_owned(),
         path: path.to_owned(),
@@ -99,9 +111,37 @@ pub(crate) fn file_layer(path: &Path, setting: &str) -> Result<LayerData, Config
             ))
         }
     };
-    let dict = expand_dotted(dict);
+    let mut dict = expand_dotted(dict);
+    let context = match dict.remove(CONTEXT_KEY) {
+        None | Some(Value::Empty(..)) => None,
+        Some(Value::String(_, name)) if !name.trim().is_empty() => Some(context_in(path, &name)),
+        Some(_) => {
+            return Err(ConfigError::InvalidValue {
+                setting: format!("`{CONTEXT_KEY}` in {}", path.display()),
+                problem:
+                    "must name a NATS CLI context, like `context: prod` or a path to its JSON file"
+                        .to_owned(),
+            })
+        }
+    };
     check_keys(&dict, "", path)?;
-    Ok(LayerData::new(Layer::File, Some(path.to_owned()), dict))
+    Ok(FileData {
+        layer: LayerData::new(Layer::File, Some(path.to_owned()), dict),
+        context,
+    })
+}
+
+/// A context named in a file: a bare name as it is, a relative path relative
+/// to the file's directory.
+fn context_in(file: &Path, name: &str) -> String {
+    let name = name.trim();
+    let is_path = name.ends_with(".json") || name.contains(std::path::MAIN_SEPARATOR);
+    match file.parent() {
+        Some(dir) if is_path && Path::new(name).is_relative() && !name.starts_with("~/") => {
+            dir.join(name).to_string_lossy().into_owned()
+        }
+        _ => name.to_owned(),
+    }
 }
 
 /// Refuses any key the settings table does not know.

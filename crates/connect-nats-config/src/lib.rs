@@ -20,7 +20,7 @@
 //!     .env_vars([("NATS_URL", "tls://nats.internal:4222"), ("NATS_TOKEN", "s3cret")])
 //!     .build()
 //!     .unwrap();
-//! assert!(config.tls.required);
+//! assert!(config.tls().required);
 //! assert!(!format!("{config:?}").contains("s3cret"));
 //!
 //! let err = Config::builder()
@@ -34,6 +34,7 @@
 mod builder;
 mod context;
 pub mod credentials;
+pub mod defaults;
 pub mod duration;
 mod env;
 mod error;
@@ -50,12 +51,15 @@ mod urls;
 
 pub use builder::{ConfigBuilder, Resolved};
 pub use context::ContextInfo;
+pub use defaults::{
+    DefaultValue, DEFAULT_CLIENT_ID, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PINGS_OUT,
+    DEFAULT_PING_INTERVAL, DEFAULT_RECONNECT_MAX_WAIT, DEFAULT_RECONNECT_WAIT, DEFAULT_URL,
+    MAX_DURATION,
+};
 pub use duration::{parse_duration, DurationError};
 pub use error::{ConfigError, ConfigErrorKind};
 pub use model::{
     Auth, Config, JetStreamSettings, ReconnectSettings, Scheme, ServerUrl, TlsSettings,
-    DEFAULT_CLIENT_ID, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_MAX_WAIT, DEFAULT_RECONNECT_WAIT,
-    DEFAULT_URL,
 };
 pub use secret::Secret;
 pub use settings::{

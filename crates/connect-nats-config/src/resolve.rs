@@ -1,26 +1,39 @@
 //! From the merged layers to a validated [`Config`]: every value parsed,
 //! every rule checked, every error naming where the value came from.
+//!
+//! [`Merged`] reads typed values key by key (stream declarations included);
+//! [`resolve`] checks them by concern: [`auth`], [`tls`], [`timing`]
+//! (reconnect, timeouts, PINGs) and [`names`] (client id and subject
+//! prefixes); [`values`] describes raw values for errors.
+
+mod auth;
+mod names;
+mod timing;
+mod tls;
+mod values;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use figment::error::{Actual, Kind};
-use figment::value::{Num, Value};
+use figment::error::Kind;
+use figment::value::Value;
 use figment::Figment;
 
-use crate::credentials::{
-    check_creds_file, check_pem_file, looks_like_jwt, looks_like_user_seed, read_nkey_seed_file,
-    PemKind,
-};
-use crate::duration::{format_duration, parse_duration, DurationError};
+use crate::defaults::MAX_DURATION;
+use crate::duration::{parse_duration, DurationError};
 use crate::error::ConfigError;
 use crate::layers::layer_of;
-use crate::model::{Auth, Config, JetStreamSettings, ReconnectSettings, Scheme, TlsSettings};
-use crate::secret::Secret;
+use crate::model::{Config, JetStreamSettings};
 use crate::settings::{setting_by_key, SETTINGS};
 use crate::source::{Layer, Origin, Sources};
 use crate::streams::StreamSpec;
-use crate::urls::{parse_servers, UrlCredentials};
+use crate::urls::parse_servers;
+
+use auth::resolve_auth;
+use names::resolve_names;
+use timing::resolve_timing;
+use tls::resolve_tls;
+use values::{actual_kind, display_value, int_of, kind_of, num_text};
 
 /// A value and where it came from.
 struct Field<T> {
@@ -160,24 +173,29 @@ impl Merged {
         };
         const NOT_A_DURATION: &str =
             "is not a duration; write 500ms, 2s, 1m or a whole number of seconds";
+        let too_long = || ConfigError::DurationTooLong {
+            setting: origin.to_string(),
+            value: shown.clone(),
+        };
         let duration = match &raw {
             Value::String(_, s) => parse_duration(s).map_err(|e| match e {
                 DurationError::Negative(_) => negative(),
+                DurationError::TooLong(_) => too_long(),
                 DurationError::Invalid(_) => invalid(NOT_A_DURATION),
             })?,
             Value::Num(_, n) => match (int_of(*n), n.to_f64()) {
                 (Some(i), _) if i < 0 => return Err(negative()),
-                (Some(i), _) => {
-                    Duration::from_secs(u64::try_from(i).map_err(|_| invalid(NOT_A_DURATION))?)
-                }
+                (Some(i), _) => Duration::from_secs(u64::try_from(i).map_err(|_| too_long())?),
                 (None, Some(f)) if f < 0.0 => return Err(negative()),
-                (None, Some(f)) => {
-                    Duration::try_from_secs_f64(f).map_err(|_| invalid(NOT_A_DURATION))?
-                }
+                (None, Some(f)) if f.is_nan() => return Err(invalid(NOT_A_DURATION)),
+                (None, Some(f)) => Duration::try_from_secs_f64(f).map_err(|_| too_long())?,
                 (None, None) => return Err(invalid(NOT_A_DURATION)),
             },
             _ => return Err(invalid(NOT_A_DURATION)),
         };
+        if duration > MAX_DURATION {
+            return Err(too_long());
+        }
         if !allow_zero && duration.is_zero() {
             return Err(invalid("must be greater than zero, like 2s or 500ms"));
         }
@@ -187,38 +205,63 @@ impl Merged {
         }))
     }
 
-    /// `NATS_MAX_RECONNECTS`: `-1` forever (`None`), `N >= 0` at most N.
-    fn max_reconnects(&self) -> Result<Option<Field<Option<u64>>>, ConfigError> {
-        const KEY: &str = "reconnect.max_reconnects";
-        let Some(raw) = self.raw(KEY) else {
+    /// A whole number, as a number or as text; `expected` says what to write.
+    fn integer(&self, key: &str, expected: &str) -> Result<Option<Field<i128>>, ConfigError> {
+        let Some(raw) = self.raw(key) else {
             return Ok(None);
         };
-        let origin = self.origin(KEY);
+        let origin = self.origin(key);
         let number = match &raw {
             Value::Num(_, n) => int_of(*n),
             Value::String(_, s) => s.trim().parse::<i128>().ok(),
             _ => None,
         };
-        let Some(number) = number else {
-            return Err(ConfigError::NotANumber {
+        match number {
+            Some(value) => Ok(Some(Field { value, origin })),
+            None => Err(ConfigError::NotANumber {
                 setting: origin.to_string(),
                 value: display_value(&raw),
-                expected: "write -1 to reconnect forever, 0 for a single reconnect attempt, \
-                           or a whole number of attempts"
-                    .to_owned(),
-            });
+                expected: expected.to_owned(),
+            }),
+        }
+    }
+
+    /// A whole number from `min` to `max`.
+    fn count(&self, key: &str, min: u32, max: u32) -> Result<Option<Field<u32>>, ConfigError> {
+        let expected = format!("write a whole number from {min} to {max}");
+        let Some(field) = self.integer(key, &expected)? else {
+            return Ok(None);
         };
-        let value = match number {
+        match u32::try_from(field.value) {
+            Ok(value) if (min..=max).contains(&value) => Ok(Some(Field {
+                value,
+                origin: field.origin,
+            })),
+            _ => Err(ConfigError::InvalidValue {
+                setting: field.origin.to_string(),
+                problem: format!("`{}` is out of range; {expected}", field.value),
+            }),
+        }
+    }
+
+    /// `NATS_MAX_RECONNECTS`: `-1` forever (`None`), `N >= 0` at most N.
+    fn max_reconnects(&self) -> Result<Option<Field<Option<u64>>>, ConfigError> {
+        const EXPECTED: &str = "write -1 to reconnect forever, 0 for a single reconnect attempt, \
+                                or a whole number of attempts";
+        let Some(field) = self.integer("reconnect.max_reconnects", EXPECTED)? else {
+            return Ok(None);
+        };
+        let value = match field.value {
             -1 => None,
             n => Some(u64::try_from(n).map_err(|_| ConfigError::InvalidValue {
-                setting: origin.to_string(),
-                problem: format!(
-                    "`{n}` is out of range; write -1 to reconnect forever, 0 for no reconnect \
-                     attempts, or a whole number of attempts"
-                ),
+                setting: field.origin.to_string(),
+                problem: format!("`{n}` is out of range; {EXPECTED}"),
             })?),
         };
-        Ok(Some(Field { value, origin }))
+        Ok(Some(Field {
+            value,
+            origin: field.origin,
+        }))
     }
 
     /// The URL list: a comma-separated string, or a list in files.
@@ -332,73 +375,6 @@ impl Merged {
     }
 }
 
-/// A short description of a value's type, never its content.
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::String(..) | Value::Char(..) => "text",
-        Value::Bool(..) => "a boolean",
-        Value::Num(..) => "a number",
-        Value::Empty(..) => "nothing",
-        Value::Dict(..) => "a map",
-        Value::Array(..) => "a list",
-    }
-}
-
-fn actual_kind(actual: &Actual) -> &'static str {
-    match actual {
-        Actual::Bool(_) => "a boolean",
-        Actual::Unsigned(_) | Actual::Signed(_) | Actual::Float(_) => "a number",
-        Actual::Char(_) | Actual::Str(_) => "text",
-        Actual::Bytes(_) => "bytes",
-        Actual::Unit | Actual::Option => "nothing",
-        Actual::Seq => "a list",
-        Actual::Map => "a map",
-        _ => "another type",
-    }
-}
-
-/// A non-secret value as the user wrote it, for error messages.
-fn display_value(value: &Value) -> String {
-    match value {
-        Value::String(_, s) => s.clone(),
-        Value::Char(_, c) => c.to_string(),
-        Value::Bool(_, b) => b.to_string(),
-        Value::Num(_, n) => num_text(*n),
-        other => kind_of(other).to_owned(),
-    }
-}
-
-fn num_text(n: Num) -> String {
-    match (n.to_i128(), n.to_u128(), n.to_f64()) {
-        (Some(i), _, _) => i.to_string(),
-        (_, Some(u), _) => u.to_string(),
-        (_, _, Some(f)) => f.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// An integer of any width, signed or not.
-fn int_of(n: Num) -> Option<i128> {
-    n.to_i128()
-        .or_else(|| n.to_u128().and_then(|u| i128::try_from(u).ok()))
-}
-
-/// How to name the missing half of a pair, in the same terms as the half given.
-fn companion(present: &Origin, key: &str) -> String {
-    let Some(setting) = setting_by_key(key) else {
-        return format!("`{key}`");
-    };
-    match present.layer {
-        Layer::Env => setting.env.unwrap_or(key).to_owned(),
-        Layer::Context => format!("`{}`", setting.context.unwrap_or(key)),
-        _ => format!("`{key}`"),
-    }
-}
-
-/// One authentication method found in the layers.
-struct Method {
-    label: String,
-}
 
 /// The checked configuration and where each value came from.
 pub(crate) fn resolve(merged: &Merged) -> Result<(Config, Sources), ConfigError> {
@@ -408,317 +384,36 @@ pub(crate) fn resolve(merged: &Merged) -> Result<(Config, Sources), ConfigError>
         sources.insert(setting.key, merged.origin(setting.key));
     }
 
-    // Servers.
-    let url_field = merged.urls()?;
-    let (servers, url_credentials, url_origin) = match url_field {
+    let (servers, url_credentials, url_origin) = match merged.urls()? {
         Some(f) => {
             let parsed = parse_servers(&f.value, &f.origin.to_string())?;
             (parsed.servers, parsed.credentials, Some(f.origin))
         }
         None => (defaults.servers.clone(), None, None),
     };
-
-    // Authentication: exactly one method.
-    let token = merged.text("auth.token")?;
-    let creds = merged.path("auth.creds_file")?;
-    let user = merged.text("auth.user")?;
-    let password = merged.text("auth.password")?;
-    let nkey_file = merged.path("auth.nkey_seed_file")?;
-    let jwt = merged.text("auth.jwt")?;
-    let seed = merged.text("auth.nkey_seed")?;
-
-    let url_label = url_origin
-        .as_ref()
-        .map(|o| format!("{o} (credentials in the URL)"))
-        .unwrap_or_default();
-    let mut methods: Vec<Method> = Vec::new();
-    if url_credentials.is_some() {
-        methods.push(Method {
-            label: url_label.clone(),
-        });
-    }
-    let mut push = |origin: Option<&Origin>| {
-        if let Some(origin) = origin {
-            methods.push(Method {
-                label: origin.to_string(),
-            });
-        }
-    };
-    push(token.as_ref().map(|f| &f.origin));
-    push(creds.as_ref().map(|f| &f.origin));
-    push(
-        user.as_ref()
-            .map(|f| &f.origin)
-            .or(password.as_ref().map(|f| &f.origin)),
-    );
-    push(nkey_file.as_ref().map(|f| &f.origin));
-    push(
-        jwt.as_ref()
-            .map(|f| &f.origin)
-            .or(seed.as_ref().map(|f| &f.origin)),
-    );
-    if let [first, second, ..] = methods.as_slice() {
-        return Err(ConfigError::AuthConflict {
-            first: first.label.clone(),
-            second: second.label.clone(),
-        });
-    }
-
-    let auth = if let Some(credentials) = url_credentials {
-        let url_origin = url_origin
-            .clone()
-            .unwrap_or_else(|| Origin::new(Layer::Default, "url", None));
-        let derived = Origin {
-            name: format!("{} (credentials in the URL)", url_origin.name),
-            ..url_origin
-        };
-        match credentials {
-            UrlCredentials::Token(token) => {
-                sources.insert("auth.token", derived);
-                Auth::Token { token }
-            }
-            UrlCredentials::UserPassword(user, password) => {
-                sources.insert("auth.user", derived.clone());
-                sources.insert("auth.password", derived);
-                Auth::UserPassword { user, password }
-            }
-            UrlCredentials::UserOnly(_) => {
-                return Err(ConfigError::UserWithoutPassword {
-                    user: url_label,
-                    password: "a password after the `:` in the URL".to_owned(),
-                })
-            }
-        }
-    } else if let Some(token) = token {
-        Auth::Token {
-            token: Secret::new(token.value),
-        }
-    } else if let Some(creds) = creds {
-        check_creds_file(&creds.value, &creds.origin.to_string())?;
-        Auth::CredsFile { path: creds.value }
-    } else if user.is_some() || password.is_some() {
-        match (user, password) {
-            (Some(user), Some(password)) => Auth::UserPassword {
-                user: user.value,
-                password: Secret::new(password.value),
-            },
-            (Some(user), None) => {
-                return Err(ConfigError::UserWithoutPassword {
-                    password: companion(&user.origin, "auth.password"),
-                    user: user.origin.to_string(),
-                })
-            }
-            (None, Some(password)) => {
-                return Err(ConfigError::PasswordWithoutUser {
-                    user: companion(&password.origin, "auth.user"),
-                    password: password.origin.to_string(),
-                })
-            }
-            (None, None) => Auth::None,
-        }
-    } else if let Some(nkey_file) = nkey_file {
-        read_nkey_seed_file(&nkey_file.value, &nkey_file.origin.to_string())?;
-        Auth::NkeySeedFile {
-            path: nkey_file.value,
-        }
-    } else if jwt.is_some() || seed.is_some() {
-        match (jwt, seed) {
-            (Some(jwt), Some(seed)) => {
-                if !looks_like_jwt(&jwt.value) {
-                    return Err(ConfigError::InvalidValue {
-                        setting: jwt.origin.to_string(),
-                        problem: "does not look like a user JWT (three base64url parts \
-                                  separated by dots); use the JWT of the user's .creds file"
-                            .to_owned(),
-                    });
-                }
-                if !looks_like_user_seed(&seed.value) {
-                    return Err(ConfigError::InvalidValue {
-                        setting: seed.origin.to_string(),
-                        problem: "does not look like an nkey user seed (58 characters \
-                                  starting with SU); use the seed of the user's .creds file"
-                            .to_owned(),
-                    });
-                }
-                Auth::Jwt {
-                    jwt: Secret::new(jwt.value.trim()),
-                    seed: Secret::new(seed.value.trim()),
-                }
-            }
-            (Some(jwt), None) => {
-                return Err(ConfigError::JwtWithoutSeed {
-                    seed: companion(&jwt.origin, "auth.nkey_seed"),
-                    jwt: jwt.origin.to_string(),
-                })
-            }
-            (None, Some(seed)) => {
-                return Err(ConfigError::SeedWithoutJwt {
-                    jwt: companion(&seed.origin, "auth.jwt"),
-                    seed: seed.origin.to_string(),
-                })
-            }
-            (None, None) => Auth::None,
-        }
-    } else {
-        Auth::None
-    };
-
-    // TLS: any setting means TLS; files must hold what they must.
-    let ca = merged.path("tls.ca")?;
-    let cert = merged.path("tls.cert")?;
-    let key = merged.path("tls.key")?;
-    let required = merged.boolean("tls.required")?;
-    let first = merged.boolean("tls.first")?;
-    match (&cert, &key) {
-        (Some(cert), None) => {
-            return Err(ConfigError::CertWithoutKey {
-                key: companion(&cert.origin, "tls.key"),
-                cert: cert.origin.to_string(),
-            })
-        }
-        (None, Some(key)) => {
-            return Err(ConfigError::KeyWithoutCert {
-                cert: companion(&key.origin, "tls.cert"),
-                key: key.origin.to_string(),
-            })
-        }
-        _ => {}
-    }
-    if let Some(ca) = &ca {
-        check_pem_file(&ca.value, &ca.origin.to_string(), PemKind::Certificates)?;
-    }
-    if let Some(cert) = &cert {
-        check_pem_file(&cert.value, &cert.origin.to_string(), PemKind::Certificates)?;
-    }
-    if let Some(key) = &key {
-        check_pem_file(&key.value, &key.origin.to_string(), PemKind::PrivateKey)?;
-    }
-    let mut tls_reasons: Vec<String> = Vec::new();
-    if let Some(f) = required.as_ref().filter(|f| f.value) {
-        tls_reasons.push(format!("{} is true", f.origin));
-    }
-    if let Some(f) = first.as_ref().filter(|f| f.value) {
-        tls_reasons.push(format!("{} is true", f.origin));
-    }
-    for f in [&ca, &cert].into_iter().flatten() {
-        tls_reasons.push(format!("{} is set", f.origin));
-    }
-    if let (Some(reason), Some(ws)) = (
-        tls_reasons.first(),
-        servers.iter().find(|s| s.scheme == Scheme::Ws),
-    ) {
-        return Err(ConfigError::TlsOverPlainWebSocket {
-            setting: url_origin
-                .as_ref()
-                .map(|o| o.to_string())
-                .unwrap_or_else(|| "NATS_URL".to_owned()),
-            url: ws.url.clone(),
-            reason: reason.clone(),
-        });
-    }
-    let tls_wanted = !tls_reasons.is_empty() || servers.iter().any(|s| s.scheme.is_tls());
-    let tls = TlsSettings {
-        ca: ca.map(|f| f.value),
-        cert: cert.map(|f| f.value),
-        key: key.map(|f| f.value),
-        required: tls_wanted,
-        first: first.is_some_and(|f| f.value),
-    };
-
-    // Reconnect and timeouts.
-    let wait = merged.duration("reconnect.wait", true)?;
-    let max_wait = merged.duration("reconnect.max_wait", false)?;
-    let mut reconnect = ReconnectSettings {
-        wait: wait.as_ref().map_or(defaults.reconnect.wait, |f| f.value),
-        max_wait: max_wait
-            .as_ref()
-            .map_or(defaults.reconnect.max_wait, |f| f.value),
-        max_reconnects: merged
-            .max_reconnects()?
-            .map_or(defaults.reconnect.max_reconnects, |f| f.value),
-    };
-    if reconnect.wait > reconnect.max_wait {
-        let max_origin = max_wait
-            .map(|f| f.origin)
-            .unwrap_or_else(|| merged.origin("reconnect.max_wait"));
-        if max_origin.layer == Layer::Default {
-            // The documented default cap is 30s, or the wait when that is longer
-            // (deployments of the original library set only the wait).
-            reconnect.max_wait = reconnect.wait;
-        } else {
-            let wait_origin = wait
-                .map(|f| f.origin)
-                .unwrap_or_else(|| merged.origin("reconnect.wait"));
-            return Err(ConfigError::InvalidValue {
-                setting: wait_origin.to_string(),
-                problem: format!(
-                    "the reconnect wait ({}) is longer than its cap {max_origin} ({}); \
-                     raise the cap or shorten the wait",
-                    format_duration(reconnect.wait),
-                    format_duration(reconnect.max_wait)
-                ),
-            });
-        }
-    }
-    let connect_timeout = merged
-        .duration("timeout", false)?
-        .map_or(defaults.connect_timeout, |f| f.value);
-    let ping_interval = merged.duration("ping_interval", false)?.map(|f| f.value);
-    let request_timeout = merged.duration("request_timeout", false)?.map(|f| f.value);
-
-    // Names and prefixes.
-    let client_id = merged
-        .text("client_id")?
-        .map_or(defaults.client_id.clone(), |f| f.value);
-    let inbox_prefix = subject_part(
-        merged.text("inbox_prefix")?,
-        "an inbox prefix like `_INBOX_svc`",
-    )?;
-    let domain = subject_part(merged.text("jetstream.domain")?, "a domain name like `hub`")?;
-    let api_prefix = subject_part(
-        merged.text("jetstream.api_prefix")?,
-        "an API prefix like `$JS.hub.API`",
-    )?;
+    let auth = resolve_auth(merged, url_credentials, url_origin.as_ref(), &mut sources)?;
+    let tls = resolve_tls(merged, &servers, url_origin.as_ref())?;
+    let timing = resolve_timing(merged, &defaults)?;
+    let names = resolve_names(merged, &defaults.client_id)?;
     let streams = merged.streams()?.map(|f| f.value).unwrap_or_default();
 
     let config = Config {
         servers,
-        client_id,
+        client_id: names.client_id,
         auth,
         tls,
-        reconnect,
-        connect_timeout,
-        ping_interval,
-        request_timeout,
-        inbox_prefix,
+        reconnect: timing.reconnect,
+        connect_timeout: timing.connect_timeout,
+        ping_interval: timing.ping_interval,
+        max_pings_out: timing.max_pings_out,
+        request_timeout: timing.request_timeout,
+        inbox_prefix: names.inbox_prefix,
         jetstream: JetStreamSettings {
-            domain,
-            api_prefix,
+            domain: names.domain,
+            api_prefix: names.api_prefix,
             streams,
         },
+        sources: sources.clone(),
     };
     Ok((config, sources))
-}
-
-/// A subject prefix or domain: no spaces, no wildcards.
-fn subject_part(
-    field: Option<Field<String>>,
-    example: &str,
-) -> Result<Option<String>, ConfigError> {
-    let Some(field) = field else { return Ok(None) };
-    let value = field.value.trim();
-    if value
-        .chars()
-        .any(|c| c.is_whitespace() || c == '*' || c == '>')
-        || value.starts_with('.')
-        || value.ends_with('.')
-    {
-        return Err(ConfigError::InvalidValue {
-            setting: field.origin.to_string(),
-            problem: format!(
-                "`{value}` holds spaces or wildcards (`*`, `>`) or starts or ends with `.`; write {example}"
-            ),
-        });
-    }
-    Ok(Some(value.to_owned()))
 }

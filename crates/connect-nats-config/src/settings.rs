@@ -5,6 +5,12 @@
 //! unknown keys in files, the provenance shown by `connect-nats config`, and
 //! the table in `docs/configuration.md` (a test keeps the two identical).
 
+use crate::defaults::{
+    DefaultValue, DEFAULT_CLIENT_ID, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PINGS_OUT,
+    DEFAULT_MAX_RECONNECTS, DEFAULT_PING_INTERVAL, DEFAULT_RECONNECT_MAX_WAIT,
+    DEFAULT_RECONNECT_WAIT, DEFAULT_URL,
+};
+
 /// Environment variable naming the config file to read.
 pub const CONFIG_FILE_ENV: &str = "NATS_CONFIG_FILE";
 /// Environment variable choosing a NATS CLI context, by name or path.
@@ -19,8 +25,8 @@ pub struct Setting {
     pub env: Option<&'static str>,
     /// Field of a NATS CLI context file (ADR-21), if the context has one.
     pub context: Option<&'static str>,
-    /// Built-in default as written in a file; `None` when unset by default.
-    pub default: Option<&'static str>,
+    /// Built-in default (see [`crate::defaults`]); `None` when unset by default.
+    pub default: Option<DefaultValue>,
     /// Whether the value is a secret (printed as `***`).
     pub secret: bool,
     /// What the setting means (one line, Markdown).
@@ -39,7 +45,7 @@ const fn setting(
     key: &'static str,
     env: &'static str,
     context: Option<&'static str>,
-    default: Option<&'static str>,
+    default: Option<DefaultValue>,
     secret: bool,
     meaning: &'static str,
 ) -> Setting {
@@ -59,7 +65,7 @@ pub const SETTINGS: &[Setting] = &[
         "url",
         "NATS_URL",
         Some("url"),
-        Some("nats://localhost:4222"),
+        Some(DefaultValue::Text(DEFAULT_URL)),
         false,
         "Server URL, or a comma-separated list (a list in files) of cluster seeds. Schemes `nats://`, `tls://`, `ws://`, `wss://`; `host:port` means `nats://`. `nats://user:pass@host` and `nats://token@host` set the authentication (and count as a method).",
     ),
@@ -67,7 +73,7 @@ pub const SETTINGS: &[Setting] = &[
         "client_id",
         "NATS_CLIENT_ID",
         None,
-        Some("connect-service"),
+        Some(DefaultValue::Text(DEFAULT_CLIENT_ID)),
         false,
         "Connection name the server shows in its monitoring (`/connz`).",
     ),
@@ -155,7 +161,7 @@ pub const SETTINGS: &[Setting] = &[
         "tls.required",
         "NATS_TLS_REQUIRED",
         None,
-        Some("false"),
+        Some(DefaultValue::Bool(false)),
         false,
         "Require TLS even with `nats://` URLs. `false` never turns TLS off: a `tls://`/`wss://` URL or any other TLS setting still means TLS.",
     ),
@@ -163,7 +169,7 @@ pub const SETTINGS: &[Setting] = &[
         "tls.first",
         "NATS_TLS_FIRST",
         Some("tls_first"),
-        Some("false"),
+        Some(DefaultValue::Bool(false)),
         false,
         "TLS handshake before the server's INFO, for servers with `handshake_first`. Means TLS.",
     ),
@@ -171,7 +177,7 @@ pub const SETTINGS: &[Setting] = &[
         "reconnect.wait",
         "NATS_RECONNECT_WAIT",
         None,
-        Some("2s"),
+        Some(DefaultValue::Duration(DEFAULT_RECONNECT_WAIT)),
         false,
         "Starting ceiling of the reconnect backoff: the first attempt after a loss is immediate, then each delay is random between 0 and a ceiling that starts here and doubles up to `NATS_RECONNECT_MAX_WAIT` (full jitter). Durations: `500ms`, `2s`, `1m`, or a bare integer of seconds.",
     ),
@@ -179,7 +185,7 @@ pub const SETTINGS: &[Setting] = &[
         "reconnect.max_wait",
         "NATS_RECONNECT_MAX_WAIT",
         None,
-        Some("30s"),
+        Some(DefaultValue::Duration(DEFAULT_RECONNECT_MAX_WAIT)),
         false,
         "Cap of the reconnect backoff. When unset and `NATS_RECONNECT_WAIT` is longer than 30s, the cap is that wait; when set, it must not be shorter than the wait.",
     ),
@@ -187,7 +193,7 @@ pub const SETTINGS: &[Setting] = &[
         "reconnect.max_reconnects",
         "NATS_MAX_RECONNECTS",
         None,
-        Some("-1"),
+        Some(DefaultValue::Int(DEFAULT_MAX_RECONNECTS)),
         false,
         "Reconnect attempts before giving up: `-1` forever, `0` a single reconnect attempt (async-nats cannot express none), `N` at most N attempts.",
     ),
@@ -195,7 +201,7 @@ pub const SETTINGS: &[Setting] = &[
         "timeout",
         "NATS_TIMEOUT",
         None,
-        Some("10s"),
+        Some(DefaultValue::Duration(DEFAULT_CONNECT_TIMEOUT)),
         false,
         "Connect timeout (greater than zero).",
     ),
@@ -203,9 +209,17 @@ pub const SETTINGS: &[Setting] = &[
         "ping_interval",
         "NATS_PING_INTERVAL",
         None,
-        None,
+        Some(DefaultValue::Duration(DEFAULT_PING_INTERVAL)),
         false,
-        "Interval between client PINGs (greater than zero); unset keeps the client's default.",
+        "Interval between client PINGs (greater than zero). With `NATS_MAX_PINGS_OUT` it bounds how long a silent server goes unnoticed: at most `(NATS_MAX_PINGS_OUT + 1) × NATS_PING_INTERVAL`, as in nats.go.",
+    ),
+    setting(
+        "max_pings_out",
+        "NATS_MAX_PINGS_OUT",
+        None,
+        Some(DefaultValue::Int(DEFAULT_MAX_PINGS_OUT as i64)),
+        false,
+        "Unanswered PINGs after which the connection counts as stale and is reconnected (1 to 100).",
     ),
     setting(
         "request_timeout",

@@ -103,7 +103,7 @@ impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
             .field("servers", &self.monitor.servers())
-            .field("client_id", &self.config.client_id)
+            .field("client_id", &self.config.client_id())
             .field("state", &self.state())
             .finish_non_exhaustive()
     }
@@ -224,15 +224,15 @@ pub async fn connect(config: &Config) -> Result<Connection, ConnectError> {
         servers: monitor.servers(),
         auth_kind: monitor.auth_kind(),
         tls_wanted: config.tls_wanted(),
-        timeout: config.connect_timeout,
+        timeout: config.connect_timeout(),
     };
-    let client = match tokio::time::timeout(config.connect_timeout, opts.connect(servers)).await {
+    let client = match tokio::time::timeout(config.connect_timeout(), opts.connect(servers)).await {
         Ok(Ok(client)) => client,
         Ok(Err(e)) => return Err(classify(&e, cx)),
         Err(_) => {
             return Err(ConnectError::Timeout {
                 servers: cx.servers.to_owned(),
-                timeout: config.connect_timeout,
+                timeout: config.connect_timeout(),
                 last_error: None,
             })
         }
@@ -242,9 +242,9 @@ pub async fn connect(config: &Config) -> Result<Connection, ConnectError> {
     monitor.connected_now();
     tracing::info!(
         server = server.as_deref().unwrap_or("unknown"),
-        client_id = %config.client_id,
+        client_id = %config.client_id(),
         tls = config.tls_wanted(),
-        auth = config.auth.kind(),
+        auth = config.auth().kind(),
         "connected to NATS"
     );
     Ok(finish(client, config, monitor, slot))
@@ -276,18 +276,19 @@ pub async fn connect_or_degrade(config: &Config) -> Option<Connection> {
 /// Publishing before the connection is up queues in the client (see the
 /// crate docs).
 ///
-/// The configuration is checked first (files readable, seeds valid, TLS
-/// settings usable, URLs parseable): an unusable one is returned as
-/// [`ConnectError::InvalidConfig`] (or [`ConnectError::Tls`] for an unusable
-/// TLS setup) instead of retrying forever a connection that can never work.
-/// No network error is ever returned here.
+/// It returns a `Result`: the [`Config`] was validated when it was loaded,
+/// and what only the client can tell before the network (a seed whose
+/// checksum is wrong) is returned as [`ConnectError::InvalidConfig`] (or
+/// [`ConnectError::Tls`] for an unusable TLS setup) instead of retrying
+/// forever a connection that can never work. No network error is ever
+/// returned here.
 pub async fn connect_in_background(config: &Config) -> Result<Connection, ConnectError> {
     let (opts, monitor, slot) = prepare(config, Start::Background)?;
     let cx = Context {
         servers: monitor.servers(),
         auth_kind: monitor.auth_kind(),
         tls_wanted: config.tls_wanted(),
-        timeout: config.connect_timeout,
+        timeout: config.connect_timeout(),
     };
     let client = opts
         .retry_on_initial_connect()

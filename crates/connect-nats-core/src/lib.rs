@@ -90,6 +90,7 @@ pub use connection::{
 };
 pub use error::{ConnectError, TlsProblem};
 pub use health::{Health, Readiness, ServerSummary, RTT_TIMEOUT};
+pub use options::connect_options;
 pub use pool::{ConnectionPool, MemberHealth, PoolHealth};
 pub use wait::{client_reconnected_since, reconnect_epoch};
 

@@ -54,10 +54,7 @@ impl fmt::Debug for ConnectionPool {
 
 /// The configuration of pool member `index`: the same, renamed.
 fn member_config(config: &Config, index: usize) -> Config {
-    Config {
-        client_id: member_name(&config.client_id, index),
-        ..config.clone()
-    }
+    config.with_client_id(member_name(config.client_id(), index))
 }
 
 /// `<client id>-<index>`.
@@ -87,7 +84,7 @@ impl ConnectionPool {
             let member = member_config(config, i);
             connection::connect(&member).await.inspect_err(|e| {
                 tracing::warn!(
-                    client_id = %member.client_id,
+                    client_id = %member.client_id(),
                     error = %e,
                     "a pool connection failed; closing the pool's other connections"
                 );
@@ -117,13 +114,13 @@ impl ConnectionPool {
 
     fn from_connections(config: &Config, connections: Vec<Connection>) -> ConnectionPool {
         tracing::info!(
-            client_id = %config.client_id,
+            client_id = %config.client_id(),
             size = connections.len(),
             "NATS connection pool ready"
         );
         ConnectionPool {
             connections: connections.into(),
-            client_id: config.client_id.as_str().into(),
+            client_id: config.client_id().into(),
         }
     }
 
@@ -180,7 +177,7 @@ impl ConnectionPool {
     pub async fn health(&self) -> PoolHealth {
         let members = join_all(self.connections.iter().map(|c| async move {
             MemberHealth {
-                client_id: c.config().client_id.clone(),
+                client_id: c.config().client_id().to_owned(),
                 health: c.health().await,
             }
         }))
@@ -203,7 +200,7 @@ impl ConnectionPool {
             .iter()
             .filter_map(|c| {
                 let r = c.readiness();
-                (!r.ready).then(|| format!("{}: {}", c.config().client_id, r.reason))
+                (!r.ready).then(|| format!("{}: {}", c.config().client_id(), r.reason))
             })
             .collect();
         if not_ready.is_empty() {
@@ -324,13 +321,10 @@ mod tests {
 
     #[test]
     fn names_are_client_id_dash_index() {
-        let config = Config {
-            client_id: "orders".into(),
-            ..Config::default()
-        };
-        assert_eq!(member_config(&config, 0).client_id, "orders-0");
-        assert_eq!(member_config(&config, 3).client_id, "orders-3");
-        assert_eq!(member_config(&config, 3).servers, config.servers);
+        let config = Config::default().with_client_id("orders");
+        assert_eq!(member_config(&config, 0).client_id(), "orders-0");
+        assert_eq!(member_config(&config, 3).client_id(), "orders-3");
+        assert_eq!(member_config(&config, 3).servers(), config.servers());
     }
 
     #[test]
@@ -363,10 +357,7 @@ mod tests {
     fn zero_size_is_invalid() {
         assert!(matches!(
             check_size(0),
-            Err(ConnectError::InvalidConfig {
-                setting: "pool size",
-                ..
-            })
+            Err(ConnectError::InvalidConfig { setting, .. }) if setting == "pool size"
         ));
         assert!(check_size(1).is_ok());
     }

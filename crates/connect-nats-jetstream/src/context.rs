@@ -11,7 +11,7 @@ use connect_nats_core::Connection;
 /// When both are set the API prefix wins (it is the more specific setting: a
 /// domain is only a shorthand for the prefix `$JS.<domain>.API`).
 pub fn jetstream_context(connection: &Connection) -> Context {
-    jetstream_context_for(connection.client().clone(), &connection.config().jetstream)
+    jetstream_context_for(connection.client().clone(), connection.config().jetstream())
 }
 
 /// Like [`jetstream_context`], from a bare client and the JetStream settings.

@@ -318,7 +318,7 @@ async fn settle(pending: Result<PendingAck, PublishError>) -> Result<PublishAck,
 }
 
 fn build_context(inner: &Inner) -> Context {
-    let js = &inner.connection.config().jetstream;
+    let js = &inner.connection.config().jetstream();
     let timeout = inner.options.ack_timeout;
     let builder = ContextBuilder::new();
     let builder = match (&js.api_prefix, &js.domain) {

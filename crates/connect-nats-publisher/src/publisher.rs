@@ -129,7 +129,7 @@ impl Publisher {
     /// A builder; the service name defaults to the config's client id.
     pub fn builder(connection: Connection) -> PublisherBuilder {
         let options = PublisherOptions {
-            service_name: connection.config().client_id.clone(),
+            service_name: connection.config().client_id().to_owned(),
             ..PublisherOptions::default()
         };
         PublisherBuilder {
@@ -148,7 +148,7 @@ impl Publisher {
             + HEADER_SERVICE.len()
             + templates.service_header().as_str().len()
             + HEADER_LINE_EXTRA;
-        let metrics = PublishMetrics::new(&connection.config().client_id);
+        let metrics = PublishMetrics::new(connection.config().client_id());
         let buffer = Arc::new(CoreBuffer::new(
             options.buffer_limits,
             options.buffer_policy,

@@ -161,8 +161,8 @@ impl Demo {
         println!(
             "[1/5] config: servers {} · client id `{}` · auth {} · tls {}",
             config.server_urls().join(","),
-            config.client_id,
-            config.auth.kind(),
+            config.client_id(),
+            config.auth().kind(),
             if config.tls_wanted() { "on" } else { "off" }
         );
 
@@ -230,7 +230,7 @@ impl Demo {
             http.addr()
         );
 
-        let publisher = Publisher::new(js.connection.clone(), config.client_id.clone());
+        let publisher = Publisher::new(js.connection.clone(), config.client_id().to_owned());
         Ok(Demo {
             connection: js.connection,
             publisher,

@@ -40,28 +40,29 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 
 /// Runs the check and returns the process exit status.
 pub async fn run(args: CheckArgs) -> ExitCode {
-    let mut config = match Config::load() {
+    let mut builder = Config::builder();
+    if let Some(timeout) = args.timeout {
+        builder = builder.connect_timeout(timeout);
+    }
+    let config = match builder.build() {
         Ok(config) => config,
         Err(e) => {
             eprintln!("connect-nats check: invalid configuration: {e}");
             return ExitCode::from(EXIT_INVALID_CONFIG);
         }
     };
-    if let Some(timeout) = args.timeout {
-        config.connect_timeout = timeout;
-    }
     let servers = config.server_urls().join(",");
     if !args.json {
         println!(
             "checking NATS at {servers} as {:?} (auth: {}, TLS: {}, timeout: {:?})",
-            config.client_id,
-            config.auth.kind(),
+            config.client_id(),
+            config.auth().kind(),
             if config.tls_wanted() {
                 "required"
             } else {
                 "if the server asks"
             },
-            config.connect_timeout,
+            config.connect_timeout(),
         );
     }
 
@@ -74,9 +75,9 @@ pub async fn run(args: CheckArgs) -> ExitCode {
     // The check is over; leave cleanly (bounded).
     let _ = connection.shutdown(Duration::from_secs(2)).await;
 
-    let jetstream_expected = !config.jetstream.streams.is_empty()
-        || config.jetstream.domain.is_some()
-        || config.jetstream.api_prefix.is_some();
+    let jetstream_expected = !config.jetstream().streams.is_empty()
+        || config.jetstream().domain.is_some()
+        || config.jetstream().api_prefix.is_some();
     let jetstream_ok = report["jetstream"]["available"].as_bool().unwrap_or(false);
     let healthy = !jetstream_expected || jetstream_ok;
 
@@ -116,7 +117,7 @@ fn report_failure(args: &CheckArgs, config: &Config, error: &ConnectError) -> Ex
             json!({
                 "ok": false,
                 "servers": config.server_urls(),
-                "client_id": config.client_id,
+                "client_id": config.client_id(),
                 "error": { "kind": error.kind(), "headline": headline, "message": error.to_string() },
             })
         );
@@ -147,18 +148,18 @@ async fn inspect(connection: &Connection, config: &Config) -> Value {
         "in_use": tls_on,
         "required_by_client": config.tls_wanted(),
         "required_by_server": server_tls,
-        "scheme": config.servers.first().map(|s| s.scheme.as_str()),
-        "tls_first": config.tls.first,
-        "ca": config.tls.ca.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| {
+        "scheme": config.servers().first().map(|s| s.scheme.as_str()),
+        "tls_first": config.tls().first,
+        "ca": config.tls().ca.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| {
             if tls_on { "system roots".to_owned() } else { "-".to_owned() }
         }),
-        "client_certificate": config.tls.cert.as_ref().map(|p| p.display().to_string()),
+        "client_certificate": config.tls().cert.as_ref().map(|p| p.display().to_string()),
         "verified": tls_on, // the handshake verified the chain and host name, or we would not be here
     });
     json!({
         "servers": config.server_urls(),
-        "client_id": config.client_id,
-        "auth": config.auth.kind(),
+        "client_id": config.client_id(),
+        "auth": config.auth().kind(),
         "state": health.state.as_str(),
         "server": server,
         "rtt_ms": health.rtt.map(|d| d.as_secs_f64() * 1000.0),
@@ -170,7 +171,7 @@ async fn inspect(connection: &Connection, config: &Config) -> Value {
 /// Asks the JetStream API for account info (`$JS.API.INFO`, or the
 /// domain's/prefix's equivalent) with a core request.
 async fn jetstream(connection: &Connection, config: &Config) -> Value {
-    let subject = match (&config.jetstream.api_prefix, &config.jetstream.domain) {
+    let subject = match (&config.jetstream().api_prefix, &config.jetstream().domain) {
         (Some(prefix), _) => format!("{}.INFO", prefix.trim_end_matches('.')),
         (None, Some(domain)) => format!("$JS.{domain}.API.INFO"),
         (None, None) => "$JS.API.INFO".to_owned(),

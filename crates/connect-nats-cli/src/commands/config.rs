@@ -2,7 +2,8 @@
 //! where each value came from.
 //!
 //! Loads exactly as a service does ([`connect_nats_config::ConfigBuilder`]):
-//! defaults < NATS CLI context < config file < environment variables.
+//! defaults < NATS CLI context (only when asked for) < config file <
+//! environment variables.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,7 +28,8 @@ pub struct ConfigArgs {
     pub file: Option<PathBuf>,
 
     /// NATS CLI context to read (a name or a path), instead of NATS_CONTEXT or
-    /// the context selected with `nats context select`.
+    /// the file's `context` key. Without any of them no context is read (the
+    /// one selected with `nats context select` is not).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
 }

@@ -101,7 +101,7 @@ async fn ensure(args: EnsureArgs) -> ExitCode {
             spec.allow_destructive = true;
         }
     }
-    if config.jetstream.streams.is_empty() {
+    if config.jetstream().streams.is_empty() {
         eprintln!(
             "connect-nats streams ensure: no streams declared (jetstream.streams); applying the \
              default Connect streams: {}",

@@ -1,32 +1,57 @@
 //! NATS CLI contexts (ADR-21) as a layer: selection, fields, unknown fields.
 
-use std::path::PathBuf;
-
 use connect_nats_config::{Auth, Config, Layer};
 
-use crate::support::{resolved, Fixture, JWT, SEED};
+use crate::support::{creds_auth, resolved, seed_file_auth, Fixture, JWT, SEED};
 
 #[test]
-fn the_selected_context_is_read_from_xdg_config_home() {
+fn the_context_selected_with_the_cli_is_ignored_unless_asked_for() {
+    let fx = Fixture::new();
+    fx.context("prod", r#"{"url": "nats://prod:4222", "token": "t"}"#);
+    fx.select_context("prod\n");
+    fx.write(
+        ".config/nats/context/prod.json",
+        r#"{"url": "nats://prod:4222"}"#,
+    );
+    fx.write(".config/nats/context.txt", "prod");
+    let home = fx.dir.path().display().to_string();
+    let vars = [("XDG_CONFIG_HOME", fx.xdg()), ("HOME", home)];
+    let r = resolved(Config::builder().env_vars(vars.clone()));
+    assert_eq!(r.context, None);
+    assert_eq!(r.config, Config::default());
+    assert_eq!(r.sources.layer("url"), Some(Layer::Default));
+
+    let file = fx.write("svc.yaml", "client_id: svc\n");
+    let r = resolved(Config::builder().env_vars(vars.clone()).file(&file));
+    assert_eq!(r.context, None);
+    assert_eq!(r.config.server_urls(), ["nats://localhost:4222"]);
+
+    let r = resolved(Config::builder().env_vars(vars).context("prod"));
+    assert_eq!(r.config.server_urls(), ["nats://prod:4222"]);
+    let info = r.context.unwrap();
+    assert_eq!(info.name, "prod");
+    assert_eq!(info.selected_by, "ConfigBuilder::context");
+}
+
+#[test]
+fn a_context_named_by_nats_context_is_read_from_xdg_config_home() {
     let fx = Fixture::new();
     let path = fx.context(
         "ops",
         r#"{"description": "Operations cluster", "url": "nats://a:4222,nats://b:4222", "token": "t",
             "color_scheme": "dark", "socks_proxy": "", "nsc": "nsc://x", "windows_cert_store": ""}"#,
     );
-    fx.select_context("ops\n");
-    let r = resolved(Config::builder().env_vars([("XDG_CONFIG_HOME", fx.xdg())]));
+    let r = resolved(Config::builder().env_vars([
+        ("XDG_CONFIG_HOME", fx.xdg()),
+        ("NATS_CONTEXT", "ops".into()),
+    ]));
     assert_eq!(r.config.server_urls(), ["nats://a:4222", "nats://b:4222"]);
-    assert_eq!(r.config.auth, Auth::Token { token: "t".into() });
+    assert_eq!(*r.config.auth(), Auth::Token { token: "t".into() });
     let info = r.context.unwrap();
     assert_eq!(info.name, "ops");
     assert_eq!(info.path, path);
     assert_eq!(info.description.as_deref(), Some("Operations cluster"));
-    assert!(
-        info.selected_by.ends_with("context.txt"),
-        "{}",
-        info.selected_by
-    );
+    assert_eq!(info.selected_by, "NATS_CONTEXT");
     assert_eq!(r.sources.layer("url"), Some(Layer::Context));
     assert_eq!(r.sources.get("auth.token").unwrap().name, "token");
 }
@@ -38,9 +63,8 @@ fn home_config_nats_is_the_default_directory() {
         ".config/nats/context/dev.json",
         r#"{"url": "nats://dev:4222"}"#,
     );
-    fx.write(".config/nats/context.txt", "dev");
     let home = fx.dir.path().display().to_string();
-    let r = resolved(Config::builder().env_vars([("HOME", home)]));
+    let r = resolved(Config::builder().env_vars([("HOME", home), ("NATS_CONTEXT", "dev".into())]));
     assert_eq!(r.config.server_urls(), ["nats://dev:4222"]);
 }
 
@@ -64,32 +88,43 @@ fn nats_context_chooses_by_name_or_path_and_code_wins() {
     assert_eq!(r.config.server_urls(), ["nats://b:2"]);
     let r = resolved(Config::builder().env_vars(env("c")).context("b"));
     assert_eq!(r.config.server_urls(), ["nats://b:2"]);
-}
-
-#[test]
-fn from_env_reads_nats_context_but_not_the_cli_selection() {
-    let fx = Fixture::new();
-    fx.context("a", r#"{"url": "nats://a:1"}"#);
-    fx.select_context("a");
-    let vars = [("XDG_CONFIG_HOME", fx.xdg())];
     let c = Config::builder()
-        .env_vars(vars.clone())
-        .without_selected_context()
-        .build()
-        .unwrap();
-    assert_eq!(c, Config::default());
-    let c = Config::builder()
-        .env_vars([("XDG_CONFIG_HOME", fx.xdg()), ("NATS_CONTEXT", "a".into())])
-        .without_selected_context()
-        .build()
-        .unwrap();
-    assert_eq!(c.server_urls(), ["nats://a:1"]);
-    let c = Config::builder()
-        .env_vars(vars)
+        .env_vars(env("c"))
         .without_context()
         .build()
         .unwrap();
     assert_eq!(c, Config::default());
+}
+
+#[test]
+fn the_file_context_key_names_a_context_below_the_file() {
+    let fx = Fixture::new();
+    fx.context("a", r#"{"url": "nats://a:1", "inbox_prefix": "_INBOX_a"}"#);
+    fx.context("b", r#"{"url": "nats://b:2"}"#);
+    fx.write("local/c.json", r#"{"url": "nats://c:3"}"#);
+    let file = fx.write("svc.yaml", "context: a\ninbox_prefix: _INBOX_file\n");
+    let vars = |extra: &[(&str, &str)]| {
+        let mut v = vec![("XDG_CONFIG_HOME".to_string(), fx.xdg())];
+        v.extend(
+            extra
+                .iter()
+                .map(|(k, val)| (k.to_string(), val.to_string())),
+        );
+        v
+    };
+    let r = resolved(Config::builder().env_vars(vars(&[])).file(&file));
+    assert_eq!(r.config.server_urls(), ["nats://a:1"]);
+    assert_eq!(r.config.inbox_prefix(), Some("_INBOX_file"));
+    assert!(r.context.unwrap().selected_by.contains("svc.yaml"));
+    let r = resolved(
+        Config::builder()
+            .env_vars(vars(&[("NATS_CONTEXT", "b")]))
+            .file(&file),
+    );
+    assert_eq!(r.config.server_urls(), ["nats://b:2"]);
+    let relative = fx.write("rel.yaml", "context: local/c.json\n");
+    let r = resolved(Config::builder().env_vars(vars(&[])).file(&relative));
+    assert_eq!(r.config.server_urls(), ["nats://c:3"]);
 }
 
 #[test]
@@ -119,15 +154,19 @@ fn every_adr21_field_maps_to_its_setting() {
     let c = &r.config;
     assert_eq!(c.server_urls(), ["tls://x:4222"]);
     assert_eq!(
-        (c.tls.ca.clone(), c.tls.cert.clone(), c.tls.key.clone()),
+        (
+            c.tls().ca.clone(),
+            c.tls().cert.clone(),
+            c.tls().key.clone()
+        ),
         (Some(ca), Some(cert), Some(key))
     );
-    assert!(c.tls.first && c.tls.required);
-    assert_eq!(c.jetstream.domain.as_deref(), Some("hub"));
-    assert_eq!(c.jetstream.api_prefix.as_deref(), Some("$JS.hub.API"));
-    assert_eq!(c.inbox_prefix.as_deref(), Some("_INBOX_ops"));
+    assert!(c.tls().first && c.tls().required);
+    assert_eq!(c.jetstream().domain.as_deref(), Some("hub"));
+    assert_eq!(c.jetstream().api_prefix.as_deref(), Some("$JS.hub.API"));
+    assert_eq!(c.inbox_prefix(), Some("_INBOX_ops"));
     assert_eq!(
-        c.auth,
+        *c.auth(),
         Auth::Jwt {
             jwt: JWT.into(),
             seed: SEED.into()
@@ -151,7 +190,7 @@ fn every_adr21_field_maps_to_its_setting() {
         .context("creds")
         .build()
         .unwrap();
-    assert_eq!(c.auth, Auth::CredsFile { path: creds });
+    assert_eq!(*c.auth(), creds_auth(creds));
 
     let seed = fx.seed_file();
     fx.context("nkey", &serde_json::json!({"nkey": seed}).to_string());
@@ -160,7 +199,7 @@ fn every_adr21_field_maps_to_its_setting() {
         .context("nkey")
         .build()
         .unwrap();
-    assert_eq!(c.auth, Auth::NkeySeedFile { path: seed });
+    assert_eq!(*c.auth(), seed_file_auth(seed));
 
     fx.context("up", r#"{"user": "u", "password": "p"}"#);
     let c = Config::builder()
@@ -169,7 +208,7 @@ fn every_adr21_field_maps_to_its_setting() {
         .build()
         .unwrap();
     assert_eq!(
-        c.auth,
+        *c.auth(),
         Auth::UserPassword {
             user: "u".into(),
             password: "p".into()
@@ -194,19 +233,5 @@ fn tilde_paths_in_contexts_expand_to_home() {
         .context("t")
         .build()
         .unwrap();
-    assert_eq!(
-        c.auth,
-        Auth::CredsFile {
-            path: home.join("creds/u.creds")
-        }
-    );
-}
-
-#[test]
-fn an_empty_selection_means_no_context() {
-    let fx = Fixture::new();
-    fx.select_context("  \n");
-    let r = resolved(Config::builder().env_vars([("XDG_CONFIG_HOME", fx.xdg())]));
-    assert_eq!(r.context, None);
-    let _ = PathBuf::new();
+    assert_eq!(*c.auth(), creds_auth(home.join("creds/u.creds")));
 }

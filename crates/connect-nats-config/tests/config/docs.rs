@@ -27,13 +27,13 @@ fn rendered_table() -> String {
             code(s.env),
             s.key,
             code(s.context),
-            code(s.default),
+            code(s.default.map(|d| d.to_string()).as_deref()),
             meaning
         ));
     }
     out.push_str(
         "| `NATS_CONFIG_FILE` | — | — | — | Path of the config file (`.yaml`, `.yml`, `.json` or `.toml`). `ConfigBuilder::file` / `--file` take precedence. |\n\
-         | `NATS_CONTEXT` | — | — | — | NATS CLI context to read, by name or path; default: the one selected with `nats context select`. `ConfigBuilder::context` / `--context` take precedence. |\n",
+         | `NATS_CONTEXT` | `context` | — | — | NATS CLI context to read, by name or path (in a file, a relative path is relative to the file); none by default: the one selected with `nats context select` is never read on its own. `ConfigBuilder::context` / `--context` take precedence, then `NATS_CONTEXT`, then the file key. |\n",
     );
     out
 }

@@ -1,6 +1,8 @@
 //! Every refusal: a typed error naming the variable or key, and what to do.
 
-use connect_nats_config::{Config, ConfigErrorKind as K};
+use std::time::Duration;
+
+use connect_nats_config::{Config, ConfigErrorKind as K, MAX_DURATION};
 
 use crate::support::{creds_content, fails, mentions, with_env, Fixture, JWT, SEED};
 
@@ -467,12 +469,12 @@ fn contexts_that_cannot_be_found_or_read() {
         &e,
         &["NATS_CONTEXT", "`prod`", "prod.json", "nats context save"],
     );
-    fx.select_context("gone");
+    let file = fx.write("svc.yaml", "context: gone\n");
     let e = fails(
-        with_env(&[("XDG_CONFIG_HOME", &fx.xdg())]),
+        with_env(&[("XDG_CONFIG_HOME", &fx.xdg())]).file(&file),
         K::ContextNotFound,
     );
-    mentions(&e, &["context.txt", "`gone`"]);
+    mentions(&e, &["`context` in", "svc.yaml", "`gone`"]);
     fx.context("broken", "{not json");
     let e = fails(
         with_env(&[("NATS_CONTEXT", "broken"), ("XDG_CONFIG_HOME", &fx.xdg())]),
@@ -541,4 +543,61 @@ fn invalid_stream_declarations() {
         );
         mentions(&e, &[place, what]);
     }
+}
+
+#[test]
+fn durations_above_365_days_are_refused_from_every_layer() {
+    let fx = Fixture::new();
+    for var in [
+        "NATS_TIMEOUT",
+        "NATS_PING_INTERVAL",
+        "NATS_REQUEST_TIMEOUT",
+        "NATS_RECONNECT_WAIT",
+        "NATS_RECONNECT_MAX_WAIT",
+    ] {
+        for value in [
+            "366d",
+            "8761h",
+            "31622400",
+            "99999999999999999999",
+            "600000000years",
+        ] {
+            let e = fails(with_env(&[(var, value)]), K::DurationTooLong);
+            mentions(&e, &[var, value, "365 days"]);
+        }
+        let loaded = with_env(&[(var, "365d")]).build();
+        assert!(
+            loaded.is_ok(),
+            "365 days must be accepted for {var}: {loaded:?}"
+        );
+    }
+    let file = fx.write(
+        "long.yaml",
+        "ping_interval: 1e300\nrequest_timeout: 40000000\n",
+    );
+    let e = fails(with_env(&[]).file(&file), K::DurationTooLong);
+    mentions(&e, &["`ping_interval` in", "long.yaml"]);
+    for build in [
+        with_env(&[]).connect_timeout(Duration::MAX),
+        with_env(&[]).ping_interval(Duration::MAX),
+        with_env(&[]).request_timeout(Duration::MAX),
+        with_env(&[]).reconnect_wait(Duration::MAX),
+        with_env(&[]).reconnect_max_wait(Duration::MAX),
+        with_env(&[]).connect_timeout(MAX_DURATION + Duration::from_nanos(1)),
+    ] {
+        fails(build, K::DurationTooLong);
+    }
+    let c = with_env(&[]).ping_interval(MAX_DURATION).build().unwrap();
+    assert_eq!(c.ping_interval(), MAX_DURATION);
+}
+
+#[test]
+fn max_pings_out_is_a_count_from_1_to_100() {
+    for value in ["0", "101", "-1", "4294967296"] {
+        let e = fails(with_env(&[("NATS_MAX_PINGS_OUT", value)]), K::InvalidValue);
+        mentions(&e, &["NATS_MAX_PINGS_OUT", value, "1 to 100"]);
+    }
+    let e = fails(with_env(&[("NATS_MAX_PINGS_OUT", "two")]), K::NotANumber);
+    mentions(&e, &["NATS_MAX_PINGS_OUT", "1 to 100"]);
+    fails(with_env(&[]).max_pings_out(0), K::InvalidValue);
 }

@@ -14,25 +14,25 @@ fn from_file(fx: &Fixture, name: &str, content: &str) -> connect_nats_config::Re
 
 fn check_full(c: &Config) {
     assert_eq!(c.server_urls(), ["nats://a:4222", "nats://b:4222"]);
-    assert_eq!(c.client_id, "billing");
+    assert_eq!(c.client_id(), "billing");
     assert_eq!(
-        c.auth,
+        *c.auth(),
         Auth::UserPassword {
             user: "svc".into(),
             password: "pw".into()
         }
     );
-    assert!(c.tls.required);
-    assert!(!c.tls.first);
-    assert_eq!(c.reconnect.wait, Duration::from_millis(500));
-    assert_eq!(c.reconnect.max_wait, Duration::from_secs(60));
-    assert_eq!(c.reconnect.max_reconnects, Some(10));
-    assert_eq!(c.connect_timeout, Duration::from_secs(5));
-    assert_eq!(c.ping_interval, Some(Duration::from_secs(20)));
-    assert_eq!(c.request_timeout, Some(Duration::from_secs(3)));
-    assert_eq!(c.inbox_prefix.as_deref(), Some("_INBOX_billing"));
-    assert_eq!(c.jetstream.domain.as_deref(), Some("hub"));
-    assert_eq!(c.jetstream.api_prefix, None);
+    assert!(c.tls().required);
+    assert!(!c.tls().first);
+    assert_eq!(c.reconnect().wait, Duration::from_millis(500));
+    assert_eq!(c.reconnect().max_wait, Duration::from_secs(60));
+    assert_eq!(c.reconnect().max_reconnects, Some(10));
+    assert_eq!(c.connect_timeout(), Duration::from_secs(5));
+    assert_eq!(c.ping_interval(), Duration::from_secs(20));
+    assert_eq!(c.request_timeout(), Some(Duration::from_secs(3)));
+    assert_eq!(c.inbox_prefix(), Some("_INBOX_billing"));
+    assert_eq!(c.jetstream().domain.as_deref(), Some("hub"));
+    assert_eq!(c.jetstream().api_prefix, None);
     let mut events = StreamSpec::new("CONNECT_EVENTS", ["connect.>"]);
     events.max_age = Some(Duration::from_secs(7 * 24 * 3600));
     events.max_bytes = Some(1 << 30);
@@ -41,7 +41,7 @@ fn check_full(c: &Config) {
     cache.max_age = Some(Duration::from_secs(300));
     cache.storage = StorageKind::Memory;
     cache.retention = RetentionKind::Workqueue;
-    assert_eq!(c.jetstream.streams, vec![events, cache]);
+    assert_eq!(c.jetstream().streams, vec![events, cache]);
 }
 
 #[test]
@@ -163,9 +163,9 @@ fn dotted_keys_are_accepted_too() {
         "d.yaml",
         "auth.token: t\nreconnect.wait: 3s\ntls:\n  first: true\n",
     );
-    assert_eq!(r.config.auth, Auth::Token { token: "t".into() });
-    assert_eq!(r.config.reconnect.wait, Duration::from_secs(3));
-    assert!(r.config.tls.first);
+    assert_eq!(*r.config.auth(), Auth::Token { token: "t".into() });
+    assert_eq!(r.config.reconnect().wait, Duration::from_secs(3));
+    assert!(r.config.tls().first);
 }
 
 #[test]
@@ -176,8 +176,8 @@ fn relative_paths_are_relative_to_the_file() {
         &std::fs::read_to_string(fx.ca()).unwrap(),
     );
     let r = from_file(&fx, "conf/nats.yaml", "tls:\n  ca: certs/ca.pem\n");
-    assert_eq!(r.config.tls.ca, Some(fx.path("conf/certs/ca.pem")));
-    assert!(r.config.tls.required);
+    assert_eq!(r.config.tls().ca, Some(fx.path("conf/certs/ca.pem")));
+    assert!(r.config.tls().required);
 }
 
 #[test]
@@ -197,10 +197,10 @@ fn numbers_are_accepted_as_text_where_text_goes() {
     let fx = Fixture::new();
     let r = from_file(&fx, "n.yaml", "auth:\n  token: 123456\nclient_id: 42\n");
     assert_eq!(
-        r.config.auth,
+        *r.config.auth(),
         Auth::Token {
             token: "123456".into()
         }
     );
-    assert_eq!(r.config.client_id, "42");
+    assert_eq!(r.config.client_id(), "42");
 }

@@ -7,7 +7,7 @@ use connect_nats_config::{
 };
 use serde_json::Value;
 
-use crate::support::{fails, mentions, resolved, Fixture};
+use crate::support::{creds_auth, fails, mentions, resolved, Fixture};
 
 /// For a key: four distinct values (context, file, env, code) and where the
 /// resolved value shows in the config's JSON.
@@ -216,12 +216,12 @@ fn a_layer_that_does_not_set_a_key_leaves_the_lower_value() {
     );
     let c = &r.config;
     assert_eq!(c.server_urls(), ["nats://ctx:4222"]);
-    assert_eq!(c.inbox_prefix.as_deref(), Some("_CTX"));
-    assert_eq!(c.client_id, "svc");
-    assert_eq!(c.reconnect.wait, Duration::from_secs(5));
-    assert_eq!(c.connect_timeout, Duration::from_secs(7));
-    assert_eq!(c.ping_interval, Some(Duration::from_secs(9)));
-    assert_eq!(c.reconnect.max_wait, Duration::from_secs(30));
+    assert_eq!(c.inbox_prefix(), Some("_CTX"));
+    assert_eq!(c.client_id(), "svc");
+    assert_eq!(c.reconnect().wait, Duration::from_secs(5));
+    assert_eq!(c.connect_timeout(), Duration::from_secs(7));
+    assert_eq!(c.ping_interval(), Duration::from_secs(9));
+    assert_eq!(c.reconnect().max_wait, Duration::from_secs(30));
     assert_eq!(r.sources.layer("url"), Some(Layer::Context));
     assert_eq!(r.sources.layer("client_id"), Some(Layer::File));
     assert_eq!(r.sources.layer("timeout"), Some(Layer::Env));
@@ -244,21 +244,21 @@ fn the_same_auth_key_is_overridden_layer_by_layer() {
     };
     let r = with(base(), &[]);
     assert_eq!(
-        r.config.auth,
+        *r.config.auth(),
         Auth::Token {
             token: Secret::new("file-token")
         }
     );
     let r = with(base(), &[("NATS_TOKEN", "env-token")]);
     assert_eq!(
-        r.config.auth,
+        *r.config.auth(),
         Auth::Token {
             token: Secret::new("env-token")
         }
     );
     let r = with(base().token("code-token"), &[("NATS_TOKEN", "env-token")]);
     assert_eq!(
-        r.config.auth,
+        *r.config.auth(),
         Auth::Token {
             token: Secret::new("code-token")
         }
@@ -277,7 +277,7 @@ fn a_pair_may_be_split_across_layers() {
             .env_vars([("NATS_PASSWORD", "from-secret")]),
     );
     assert_eq!(
-        r.config.auth,
+        *r.config.auth(),
         Auth::UserPassword {
             user: "billing".into(),
             password: "from-secret".into()
@@ -311,7 +311,7 @@ fn a_null_in_a_higher_layer_unsets_the_value() {
             .file(&file)
             .env_vars([("XDG_CONFIG_HOME", fx.xdg())]),
     );
-    assert_eq!(r.config.auth, Auth::None);
+    assert_eq!(*r.config.auth(), Auth::None);
 }
 
 #[test]
@@ -340,24 +340,24 @@ fn code_setters_cover_every_setting() {
     );
     let cfg = &c.config;
     assert_eq!(cfg.server_urls(), ["nats://a:1", "tls://b:2"]);
-    assert_eq!(cfg.client_id, "svc");
-    assert!(cfg.tls.required && cfg.tls.first);
-    assert_eq!(cfg.tls.ca, Some(fx.ca()));
-    assert_eq!(cfg.reconnect.wait, Duration::from_millis(1500));
-    assert_eq!(cfg.reconnect.max_wait, Duration::from_secs(40));
-    assert_eq!(cfg.reconnect.max_reconnects, Some(0));
-    assert_eq!(cfg.connect_timeout, Duration::from_secs(3));
-    assert_eq!(cfg.ping_interval, Some(Duration::from_secs(4)));
-    assert_eq!(cfg.request_timeout, Some(Duration::from_secs(5)));
-    assert_eq!(cfg.inbox_prefix.as_deref(), Some("_IN"));
-    assert_eq!(cfg.jetstream.domain.as_deref(), Some("hub"));
-    assert_eq!(cfg.jetstream.api_prefix.as_deref(), Some("$JS.x.API"));
+    assert_eq!(cfg.client_id(), "svc");
+    assert!(cfg.tls().required && cfg.tls().first);
+    assert_eq!(cfg.tls().ca, Some(fx.ca()));
+    assert_eq!(cfg.reconnect().wait, Duration::from_millis(1500));
+    assert_eq!(cfg.reconnect().max_wait, Duration::from_secs(40));
+    assert_eq!(cfg.reconnect().max_reconnects, Some(0));
+    assert_eq!(cfg.connect_timeout(), Duration::from_secs(3));
+    assert_eq!(cfg.ping_interval(), Duration::from_secs(4));
+    assert_eq!(cfg.request_timeout(), Some(Duration::from_secs(5)));
+    assert_eq!(cfg.inbox_prefix(), Some("_IN"));
+    assert_eq!(cfg.jetstream().domain.as_deref(), Some("hub"));
+    assert_eq!(cfg.jetstream().api_prefix.as_deref(), Some("$JS.x.API"));
     assert_eq!(
-        cfg.jetstream.streams,
+        cfg.jetstream().streams,
         vec![StreamSpec::new("EVENTS", ["events.>"])]
     );
     assert_eq!(
-        cfg.auth,
+        *cfg.auth(),
         Auth::UserPassword {
             user: "u".into(),
             password: "p".into()
@@ -379,19 +379,19 @@ fn code_setters_cover_every_setting() {
         .max_reconnects(None)
         .build()
         .unwrap();
-    assert_eq!(c.auth, Auth::CredsFile { path: fx.creds() });
-    assert_eq!(c.reconnect.max_reconnects, None);
+    assert_eq!(*c.auth(), creds_auth(fx.creds()));
+    assert_eq!(c.reconnect().max_reconnects, None);
     let c = Config::builder()
         .without_process_env()
         .nkey_seed_file(fx.seed_file())
         .build()
         .unwrap();
-    assert_eq!(c.auth.kind(), "nkey_seed_file");
+    assert_eq!(c.auth().kind(), "nkey_seed_file");
     let c = Config::builder()
         .without_process_env()
         .jwt(crate::support::JWT, crate::support::SEED)
         .url("nats://x:1")
         .build()
         .unwrap();
-    assert_eq!(c.auth.kind(), "jwt");
+    assert_eq!(c.auth().kind(), "jwt");
 }

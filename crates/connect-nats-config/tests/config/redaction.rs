@@ -22,7 +22,7 @@ fn all_output(builder: ConfigBuilder) -> String {
         debug_builder,
         format!("{r:?}"),
         format!("{:?}", r.config),
-        format!("{:#?}", r.config.auth),
+        format!("{:#?}", r.config.auth()),
         serde_json::to_string_pretty(&r).unwrap(),
         serde_json::to_string(&r.config).unwrap(),
     ];

@@ -121,3 +121,18 @@ pub fn mentions(error: &ConfigError, needles: &[&str]) {
         );
     }
 }
+
+/// The authentication a `.creds` file at `path` loads as.
+pub fn creds_auth(path: impl Into<PathBuf>) -> connect_nats_config::Auth {
+    let path = path.into();
+    let contents = std::fs::read_to_string(&path).unwrap().into();
+    connect_nats_config::Auth::CredsFile { path, contents }
+}
+
+/// The authentication a seed file holding [`SEED`] at `path` loads as.
+pub fn seed_file_auth(path: impl Into<PathBuf>) -> connect_nats_config::Auth {
+    connect_nats_config::Auth::NkeySeedFile {
+        path: path.into(),
+        seed: SEED.into(),
+    }
+}

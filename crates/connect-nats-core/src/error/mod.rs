@@ -57,8 +57,10 @@ pub enum ConnectError {
     /// The configuration cannot be used as it is.
     #[error("invalid NATS configuration: {setting}: {reason}; fix this setting and restart")]
     InvalidConfig {
-        /// The setting at fault, by its environment variable name.
-        setting: &'static str,
+        /// The setting at fault, as it was given: an environment variable
+        /// (`NATS_CREDS_FILE`), a file key (`` `auth.creds_file` in /etc/svc.yaml ``)
+        /// or a NATS CLI context field.
+        setting: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -112,9 +114,9 @@ impl ConnectError {
         }
     }
 
-    pub(crate) fn invalid(setting: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(setting: impl Into<String>, reason: impl Into<String>) -> Self {
         ConnectError::InvalidConfig {
-            setting,
+            setting: setting.into(),
             reason: reason.into(),
         }
     }

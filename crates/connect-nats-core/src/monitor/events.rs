@@ -228,12 +228,12 @@ mod tests {
     #[test]
     fn each_event_is_logged_once_and_storms_are_coalesced() {
         let _serial = lock(&SERIAL);
-        let config = Config {
-            auth: connect_nats_config::Auth::Token {
-                token: connect_nats_config::Secret::new("tok-SECRET-123"),
-            },
-            ..Config::default()
-        };
+        let config = Config::builder()
+            .without_process_env()
+            .without_context()
+            .token("tok-SECRET-123")
+            .build()
+            .unwrap();
         let log = capture(|| {
             let m = Monitor::new(&config, Start::Background);
             // Starting while the server is down: one warning, then debug.

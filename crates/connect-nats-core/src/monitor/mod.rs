@@ -104,18 +104,18 @@ impl Monitor {
                 closed_reason: None,
             }),
             start,
-            backoff: Backoff::from_settings(&config.reconnect),
+            backoff: Backoff::from_settings(config.reconnect()),
             ever_connected: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             attempt: AtomicUsize::new(0),
             reconnects: AtomicU64::new(0),
             slow_consumers: AtomicU64::new(0),
             server: Mutex::new(None),
-            client_id: config.client_id.clone(),
+            client_id: config.client_id().to_owned(),
             servers: config.server_urls().join(","),
-            auth_kind: config.auth.kind(),
+            auth_kind: config.auth().kind(),
             tls: config.tls_wanted(),
-            metrics: ConnectionMetrics::new(&config.client_id),
+            metrics: ConnectionMetrics::new(config.client_id()),
         }
     }
 
@@ -290,8 +290,12 @@ mod tests {
     #[test]
     fn foreground_first_pass_has_no_delay() {
         let _serial = lock(&SERIAL);
-        let mut config = Config::default();
-        config.reconnect.wait = Duration::from_secs(5);
+        let config = Config::builder()
+            .without_process_env()
+            .without_context()
+            .reconnect_wait(Duration::from_secs(5))
+            .build()
+            .unwrap();
         let m = Monitor::new(&config, Start::Foreground);
         assert_eq!(m.delay(3), Duration::ZERO);
         m.connected_now();

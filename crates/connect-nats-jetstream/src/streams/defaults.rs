@@ -50,10 +50,10 @@ fn base(name: &str, subject: &str) -> StreamSpec {
 /// configuration (`jetstream.streams`) when there are any, otherwise
 /// [`default_connect_streams`].
 pub fn declared_streams(config: &Config) -> Vec<StreamSpec> {
-    if config.jetstream.streams.is_empty() {
+    if config.jetstream().streams.is_empty() {
         default_connect_streams()
     } else {
-        config.jetstream.streams.clone()
+        config.jetstream().streams.clone()
     }
 }
 
@@ -112,11 +112,16 @@ mod tests {
 
     #[test]
     fn empty_list_means_config_streams_then_defaults() {
-        let mut config = Config::default();
+        let config = Config::default();
         assert_eq!(resolve_streams(&config, &[]), default_connect_streams());
 
         let declared = vec![StreamSpec::new("ORDERS", ["orders.>"])];
-        config.jetstream.streams = declared.clone();
+        let config = Config::builder()
+            .without_process_env()
+            .without_context()
+            .streams(declared.clone())
+            .build()
+            .unwrap();
         assert_eq!(resolve_streams(&config, &[]), declared);
 
         let explicit = vec![StreamSpec::new("X", ["x"])];
