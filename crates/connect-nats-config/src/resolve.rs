@@ -375,7 +375,6 @@ impl Merged {
     }
 }
 
-
 /// The checked configuration and where each value came from.
 pub(crate) fn resolve(merged: &Merged) -> Result<(Config, Sources), ConfigError> {
     let defaults = Config::default();
