@@ -79,18 +79,18 @@ impl EventPublisher for Publisher {
         Publisher::service_name(self)
     }
 
-    async fn send_core<T: Serialize + ?Sized + Sync>(
+    fn send_core<T: Serialize + ?Sized + Sync>(
         &self,
         message: Outgoing<'_, T>,
-    ) -> Result<CoreDelivery, PublishError> {
-        self.publish_core_message(message).await
+    ) -> impl Future<Output = Result<CoreDelivery, PublishError>> + Send {
+        self.publish_core_message(message)
     }
 
     #[cfg(feature = "jetstream")]
-    async fn send_jetstream<T: Serialize + ?Sized + Sync>(
+    fn send_jetstream<T: Serialize + ?Sized + Sync>(
         &self,
         message: Outgoing<'_, T>,
-    ) -> Result<PendingAck, PublishError> {
-        self.publish_jetstream_message(message).await
+    ) -> impl Future<Output = Result<PendingAck, PublishError>> + Send {
+        self.publish_jetstream_message(message)
     }
 }

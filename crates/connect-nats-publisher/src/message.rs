@@ -14,6 +14,8 @@
 //! (acknowledged JetStream publish) and `.send_async()` (a `PendingAck` to
 //! await later); without it those methods do not exist.
 
+use std::future::Future;
+
 use serde::Serialize;
 
 use crate::error::PublishError;
@@ -140,8 +142,10 @@ impl<'a, P: EventPublisher, T: Serialize + ?Sized + Sync> PublishBuilder<'a, P, 
     /// Publishes on core NATS, fire and forget: buffered while
     /// disconnected (see [`BufferPolicy`](crate::BufferPolicy)); never
     /// blocks longer than the publish timeout (or the policy's wait).
-    pub async fn core(self) -> Result<CoreDelivery, PublishError> {
-        self.publisher.send_core(self.message).await
+    ///
+    /// Returns the publisher's own future (no wrapper: this is the hot path).
+    pub fn core(self) -> impl Future<Output = Result<CoreDelivery, PublishError>> + Send + 'a {
+        self.publisher.send_core(self.message)
     }
 
     /// Publishes to JetStream and waits for the acknowledgement, retrying
@@ -156,8 +160,8 @@ impl<'a, P: EventPublisher, T: Serialize + ?Sized + Sync> PublishBuilder<'a, P, 
     /// client, with a [`PendingAck`] to await (pipelining). Waits, at most
     /// the publish timeout, for a slot when `window` acks are in flight.
     #[cfg(feature = "jetstream")]
-    pub async fn send_async(self) -> Result<PendingAck, PublishError> {
-        self.publisher.send_jetstream(self.message).await
+    pub fn send_async(self) -> impl Future<Output = Result<PendingAck, PublishError>> + Send + 'a {
+        self.publisher.send_jetstream(self.message)
     }
 }
 

@@ -7,6 +7,7 @@
 //! to N × `window` acknowledgements in flight and N buffers' worth of events
 //! while disconnected.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use connect_nats_core::ConnectionPool;
@@ -199,22 +200,20 @@ impl EventPublisher for PooledPublisher {
         PooledPublisher::service_name(self)
     }
 
-    async fn send_core<T: Serialize + ?Sized + Sync>(
+    fn send_core<T: Serialize + ?Sized + Sync>(
         &self,
         message: Outgoing<'_, T>,
-    ) -> Result<CoreDelivery, PublishError> {
+    ) -> impl Future<Output = Result<CoreDelivery, PublishError>> + Send {
         self.for_subject(message.subject())
             .publish_core_message(message)
-            .await
     }
 
     #[cfg(feature = "jetstream")]
-    async fn send_jetstream<T: Serialize + ?Sized + Sync>(
+    fn send_jetstream<T: Serialize + ?Sized + Sync>(
         &self,
         message: Outgoing<'_, T>,
-    ) -> Result<crate::PendingAck, PublishError> {
+    ) -> impl Future<Output = Result<crate::PendingAck, PublishError>> + Send {
         self.for_subject(message.subject())
             .publish_jetstream_message(message)
-            .await
     }
 }
