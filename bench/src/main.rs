@@ -7,7 +7,7 @@
 //! behind, and that background work skewed interleaved core rounds by up to 2x.
 //!
 //! - core: raw `publish_with_headers` of a pre-serialized envelope with pre-built headers, vs
-//!   `Publisher::publish_event_core` (which serializes and builds headers per event);
+//!   `Publisher::event(…).core()` (which serializes and builds headers per event);
 //! - pool (`pool.rs`): 8 concurrent tasks publishing core events over one connection vs a
 //!   `ConnectionPool` of 4 (`PooledPublisher`), with raw async-nats for reference;
 //! - JetStream: raw publish awaiting each ack in turn (the original library's way), raw with a
@@ -326,7 +326,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     println!("| scenario                                   |      msgs/s |");
     println!("|--------------------------------------------|-------------|");
     println!("| core: raw async-nats (pre-serialized)      | {raw_core_msgs_per_s:>11.0} |");
-    println!("| core: publish_event_core                   | {publisher_core_msgs_per_s:>11.0} |");
+    println!("| core: event(…).core()                      | {publisher_core_msgs_per_s:>11.0} |");
     println!(
         "| JetStream: raw, each ack awaited in turn   | {raw_js_sequential_msgs_per_s:>11.0} |"
     );
@@ -419,7 +419,8 @@ async fn publisher_core(
     let started = Instant::now();
     for _ in 0..n {
         publisher
-            .publish_event_core(CORE_SUBJECT, EVENT_TYPE, data)
+            .event(CORE_SUBJECT, EVENT_TYPE, data)
+            .core()
             .await?;
     }
     publisher.connection().client().flush().await?;

@@ -1,6 +1,6 @@
 //! The pool scenario: 8 concurrent publishing tasks over one connection vs a pool of 4.
 //!
-//! Both sides publish the same events the same way: each task calls `publish_event_core` (the
+//! Both sides publish the same events the same way: each task calls `event(…).core()` (the
 //! publisher's core path: serialize, headers, validation) for its share of `--core-messages`,
 //! cycling over 16 subjects of its own (`bench.pool.t<task>.s<k>`, 128 subjects in all), and the
 //! run ends when every task is done and every connection has flushed (a PING/PONG round trip,
@@ -54,7 +54,7 @@ trait Target: Clone + Send + Sync + 'static {
 
 impl Target for Publisher {
     async fn publish(&self, subject: &str, data: &BenchData) -> Result<(), BoxError> {
-        self.publish_event_core(subject, EVENT_TYPE, data).await?;
+        self.event(subject, EVENT_TYPE, data).core().await?;
         Ok(())
     }
     async fn flush(&self) -> Result<(), BoxError> {
@@ -65,7 +65,7 @@ impl Target for Publisher {
 
 impl Target for PooledPublisher {
     async fn publish(&self, subject: &str, data: &BenchData) -> Result<(), BoxError> {
-        self.publish_event_core(subject, EVENT_TYPE, data).await?;
+        self.event(subject, EVENT_TYPE, data).core().await?;
         Ok(())
     }
     async fn flush(&self) -> Result<(), BoxError> {
@@ -241,7 +241,7 @@ pub(crate) async fn scenario(
     );
     println!(
         "| {:<44} | {single_conn_msgs_per_s:>14.0} | {pool_msgs_per_s:>9.0} | {pool_vs_single:>8.2} |",
-        "publisher: publish_event_core"
+        "publisher: event(…).core()"
     );
     println!(
         "| {:<44} | {raw_single_conn_msgs_per_s:>14.0} | {raw_pool_msgs_per_s:>9.0} | {raw_pool_vs_single:>8.2} |",
@@ -277,7 +277,7 @@ pub(crate) async fn scenario(
                 "subjects": TASKS * SUBJECTS_PER_TASK,
                 "subjects_per_connection": per_connection,
                 "messages": (n / TASKS) * TASKS,
-                "method": "each task: publish_event_core (raw: publish_with_headers of the pre-serialized envelope) on its 16 subjects in turn; then a flush of every connection",
+                "method": "each task: event(…).core() (raw: publish_with_headers of the pre-serialized envelope) on its 16 subjects in turn; then a flush of every connection",
                 "samples": {
                     "single_conn": s.0, "pool": p.0,
                     "raw_single_conn": rs.0, "raw_pool": rp.0,

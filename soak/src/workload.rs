@@ -50,7 +50,8 @@ pub fn spawn_publisher(
                 let id = next_id.fetch_add(1, Ordering::Relaxed);
                 Tally::add(&tally.published);
                 let sent = publisher
-                    .publish_event_async(JS_SUBJECT, "soak.event", &json!({ "id": id }))
+                    .event(JS_SUBJECT, "soak.event", &json!({ "id": id }))
+                    .send_async()
                     .await;
                 match sent {
                     Ok(pending) => {
@@ -96,7 +97,8 @@ pub fn spawn_republisher(
             let mut acked = false;
             for _ in 0..REPUBLISH_ATTEMPTS {
                 match publisher
-                    .publish_event(JS_SUBJECT, "soak.event", &json!({ "id": id }))
+                    .event(JS_SUBJECT, "soak.event", &json!({ "id": id }))
+                    .send()
                     .await
                 {
                     Ok(_) => {
@@ -162,7 +164,8 @@ pub async fn spawn_core_pair(
         while !stop.load(Ordering::Relaxed) {
             tick.tick().await;
             match publisher
-                .publish_event_core(CORE_SUBJECT, "soak.tick", &json!({ "id": n }))
+                .event(CORE_SUBJECT, "soak.tick", &json!({ "id": n }))
+                .core()
                 .await
             {
                 Ok(_) => Tally::add(&tally.core_published),

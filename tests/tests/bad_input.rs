@@ -62,7 +62,7 @@ fn publish_label<T>(result: Result<T, PublishError>) -> String {
         PublishError::InvalidEventType { .. } => "InvalidEventType",
         PublishError::PayloadTooLarge { .. } => "PayloadTooLarge",
         PublishError::Serialize(_) => "Serialize",
-        PublishError::Decode(_) => "Decode",
+        PublishError::InvalidMsgId { .. } => "InvalidMsgId",
         PublishError::BufferFull { .. } => "BufferFull",
         PublishError::LargerThanBuffer { .. } => "LargerThanBuffer",
         PublishError::Timeout { .. } => "Timeout",
@@ -71,7 +71,6 @@ fn publish_label<T>(result: Result<T, PublishError>) -> String {
         PublishError::StreamNotFound { .. } => "StreamNotFound",
         PublishError::Rejected { .. } => "Rejected",
         PublishError::NotAcknowledged { .. } => "NotAcknowledged",
-        PublishError::JetStreamDisabled => "JetStreamDisabled",
         PublishError::Simulated(_) => "Simulated",
         _ => "unknown",
     };
@@ -698,39 +697,41 @@ async fn bad_runtime_inputs_fail_with_their_exact_kind() {
             check(
                 &format!("core: {name}"),
                 "publish::InvalidSubject",
-                publish_label(publisher.publish_event_core(subject, "t.x", &data).await),
+                publish_label(publisher.event(subject, "t.x", &data).core().await),
             );
         }
         check(
             "JetStream: subject with > wildcard",
             "publish::InvalidSubject",
-            publish_label(publisher.publish_event("connect.>", "t.x", &data).await),
+            publish_label(publisher.event("connect.>", "t.x", &data).send().await),
         );
         check(
             "core: empty event type",
             "publish::InvalidEventType",
-            publish_label(publisher.publish_event_core("connect.x", "", &data).await),
+            publish_label(publisher.event("connect.x", "", &data).core().await),
         );
         check(
             "core: event type with CR LF",
             "publish::InvalidEventType",
             publish_label(
                 publisher
-                    .publish_event_core("connect.x", "a\r\nNats-Msg-Id: 1", &data)
+                    .event("connect.x", "a\r\nNats-Msg-Id: 1", &data)
+                    .core()
                     .await,
             ),
         );
         check(
             "core: payload over max_payload",
             "publish::PayloadTooLarge",
-            publish_label(publisher.publish_core("connect.big", &oversize()).await),
+            publish_label(publisher.message("connect.big", &oversize()).core().await),
         );
         check(
             "core event: payload over max_payload",
             "publish::PayloadTooLarge",
             publish_label(
                 publisher
-                    .publish_event_core("connect.big", "big.event", &oversize())
+                    .event("connect.big", "big.event", &oversize())
+                    .core()
                     .await,
             ),
         );
@@ -744,14 +745,15 @@ async fn bad_runtime_inputs_fail_with_their_exact_kind() {
             "publish::PayloadTooLarge",
             publish_label(
                 publisher
-                    .publish_event("bad.big", "big.event", &oversize())
+                    .event("bad.big", "big.event", &oversize())
+                    .send()
                     .await,
             ),
         );
         check(
             "JetStream: subject no stream captures",
             "publish::StreamNotFound",
-            publish_label(publisher.publish_event("nostream.x", "t.x", &data).await),
+            publish_label(publisher.event("nostream.x", "t.x", &data).send().await),
         );
         let mut small = stream("BAD_SMALL", &["small.>"]);
         small.max_msg_size = Some(100);
@@ -761,7 +763,8 @@ async fn bad_runtime_inputs_fail_with_their_exact_kind() {
             "publish::Rejected",
             publish_label(
                 publisher
-                    .publish_event("small.x", "t.x", &"y".repeat(500))
+                    .event("small.x", "t.x", &"y".repeat(500))
+                    .send()
                     .await,
             ),
         );
@@ -772,12 +775,12 @@ async fn bad_runtime_inputs_fail_with_their_exact_kind() {
         check(
             "JetStream: first message into a full discard-new stream",
             "ok",
-            publish_label(publisher.publish_event("one.x", "t.x", &data).await),
+            publish_label(publisher.event("one.x", "t.x", &data).send().await),
         );
         check(
             "JetStream: message into a full discard-new stream",
             "publish::Rejected",
-            publish_label(publisher.publish_event("one.x", "t.x", &data).await),
+            publish_label(publisher.event("one.x", "t.x", &data).send().await),
         );
 
         // Stream declarations.
@@ -1000,11 +1003,7 @@ async fn bad_runtime_inputs_fail_with_their_exact_kind() {
         check(
             "core: publish after shutdown",
             "publish::Closed",
-            publish_label(
-                publisher
-                    .publish_event_core("connect.x", "t.x", &data)
-                    .await,
-            ),
+            publish_label(publisher.event("connect.x", "t.x", &data).core().await),
         );
 
         assert!(count >= 30, "the table keeps at least 30 rows");
@@ -1050,12 +1049,14 @@ async fn payload_sizes_around_max_payload_never_break_the_connection() {
             let kind = len % 2;
             let result = if kind == 0 {
                 publisher
-                    .publish_core("size.plain", &data)
+                    .message("size.plain", &data)
+                    .core()
                     .await
                     .map(|_| ())
             } else {
                 publisher
-                    .publish_event_core("size.event", "size.checked", &data)
+                    .event("size.event", "size.checked", &data)
+                    .core()
                     .await
                     .map(|_| ())
             };

@@ -153,7 +153,8 @@ async fn publish_pipelined(
             }
         }
         match publisher
-            .publish_event_async(subject, "faults.event", &json!({ "id": id }))
+            .event(subject, "faults.event", &json!({ "id": id }))
+            .send_async()
             .await
         {
             Ok(pending) => in_flight.push(async move { (id, pending.await) }),
@@ -190,7 +191,8 @@ async fn republish_failures(
                 "a republish acknowledged",
                 || async {
                     publisher
-                        .publish_event(subject, "faults.event", &json!({ "id": id }))
+                        .event(subject, "faults.event", &json!({ "id": id }))
+                        .send()
                         .await
                         .ok()
                 },
@@ -524,7 +526,8 @@ async fn killing_the_stream_leader_mid_publish_loses_no_acknowledged_event() {
         assert_ne!(new_leader, leader, "leadership moved off the killed node");
         for id in EVENTS..EVENTS + 10 {
             publisher
-                .publish_event("clustered.events", "faults.event", &json!({ "id": id }))
+                .event("clustered.events", "faults.event", &json!({ "id": id }))
+                .send()
                 .await
                 .expect("publishing continues after the leader died");
         }
@@ -607,7 +610,8 @@ fn steady_publishing(
             tick.tick().await;
             let started = Instant::now();
             let result = publisher
-                .publish_event_core(subject, "faults.tick", &json!({ "n": n, "pad": pad }))
+                .event(subject, "faults.tick", &json!({ "n": n, "pad": pad }))
+                .core()
                 .await;
             log.record(started.elapsed(), result);
             n += 1;
@@ -735,7 +739,7 @@ async fn a_thirty_second_outage_stays_within_the_buffer_bound_and_recovers() {
         conn.flush().await.expect("flush");
         assert_eq!(
             dropping
-                .publish_core("outage.check", &json!({ "after": "outage" }))
+                .message("outage.check", &json!({ "after": "outage" })).core()
                 .await
                 .expect("publish after the outage"),
             CoreDelivery::Sent
@@ -949,7 +953,8 @@ async fn a_lame_duck_node_moves_the_client_without_errors() {
                     tick.tick().await;
                     let n = published.load(Ordering::Relaxed);
                     match publisher
-                        .publish_event_core("ldm.events", "faults.tick", &json!({ "id": n }))
+                        .event("ldm.events", "faults.tick", &json!({ "id": n }))
+                        .core()
                         .await
                     {
                         Ok(_) => {}

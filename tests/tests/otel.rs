@@ -171,11 +171,12 @@ async fn trace_id_survives_publisher_to_jetstream_to_consumer() {
             "the SDK gave the publishing span a context"
         );
         publisher
-            .publish_event(
+            .event(
                 "otel.orders.created",
                 "order.created",
                 &serde_json::json!({"id": 7}),
             )
+            .send()
             .instrument(publish_span.clone())
             .await
             .expect("JetStream publish acknowledged");
@@ -239,11 +240,12 @@ async fn a_message_without_trace_context_starts_a_new_trace_in_the_consumer() {
 
         // No span around the publish: nothing to propagate.
         publisher
-            .publish_event(
+            .event(
                 "otel.plain.created",
                 "plain.created",
                 &serde_json::json!({"id": 1}),
             )
+            .send()
             .await
             .expect("JetStream publish acknowledged");
 
@@ -283,19 +285,22 @@ async fn core_and_pooled_publishes_carry_the_current_trace_context() {
         let traced = span_context(&span);
         async {
             publisher
-                .publish_event_core("otel.core.event", "note.sent", &serde_json::json!({"n": 1}))
+                .event("otel.core.event", "note.sent", &serde_json::json!({"n": 1}))
+                .core()
                 .await
                 .expect("core event");
             publisher
-                .publish_core("otel.core.plain", &serde_json::json!({"n": 2}))
+                .message("otel.core.plain", &serde_json::json!({"n": 2}))
+                .core()
                 .await
                 .expect("core plain");
             pooled
-                .publish_event_core(
+                .event(
                     "otel.core.pooled",
                     "note.sent",
                     &serde_json::json!({"n": 3}),
                 )
+                .core()
                 .await
                 .expect("pooled core event");
         }
@@ -303,7 +308,8 @@ async fn core_and_pooled_publishes_carry_the_current_trace_context() {
         .await;
         // Outside any span: no trace context.
         publisher
-            .publish_core("otel.core.untraced", &serde_json::json!({"n": 4}))
+            .message("otel.core.untraced", &serde_json::json!({"n": 4}))
+            .core()
             .await
             .expect("untraced core");
 

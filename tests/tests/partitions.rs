@@ -69,11 +69,12 @@ fn publisher(connection: &Connection, service: &str) -> Publisher {
 /// Starts an acknowledged JetStream publish of event `id`.
 async fn start_publish(publisher: &Publisher, id: u64) -> Result<PendingAck, PublishError> {
     publisher
-        .publish_event_async(
+        .event(
             "partitions.events",
             "partitions.event",
             &json!({ "id": id }),
         )
+        .send_async()
         .await
 }
 
@@ -438,7 +439,8 @@ async fn partition_service_cut_from_every_node_keeps_its_bounds() {
             for publisher in &core_publishers {
                 let started = Instant::now();
                 let _ = publisher
-                    .publish_event_core("partitions.core", "partitions.core", &json!({ "id": id }))
+                    .event("partitions.core", "partitions.core", &json!({ "id": id }))
+                    .core()
                     .await;
                 slowest_core = slowest_core.max(started.elapsed());
                 let stats = publisher.buffer_stats();
@@ -455,11 +457,12 @@ async fn partition_service_cut_from_every_node_keeps_its_bounds() {
                 js_calls.push(tokio::spawn(async move {
                     let started = Instant::now();
                     let result = publisher
-                        .publish_event(
+                        .event(
                             "partitions.events",
                             "partitions.event",
                             &json!({ "id": id }),
                         )
+                        .send()
                         .await;
                     (id, started.elapsed(), result)
                 }));
@@ -503,11 +506,12 @@ async fn partition_service_cut_from_every_node_keeps_its_bounds() {
         .await;
         // The same connection and publisher work after the heal.
         let ack = js_publisher
-            .publish_event(
+            .event(
                 "partitions.events",
                 "partitions.event",
                 &json!({ "id": u64::MAX }),
             )
+            .send()
             .await
             .expect("publishing works after the heal");
         assert!(ack.sequence > 0);
@@ -602,7 +606,8 @@ async fn partition_frozen_node_is_noticed_and_never_hangs_a_caller() {
             async move {
                 let started = Instant::now();
                 let result = publisher
-                    .publish_event("partitions.events", "partitions.event", &json!({ "id": 1 }))
+                    .event("partitions.events", "partitions.event", &json!({ "id": 1 }))
+                    .send()
                     .await;
                 (started.elapsed(), result)
             }

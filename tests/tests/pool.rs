@@ -154,7 +154,8 @@ async fn one_subject_keeps_one_connection_and_its_order() {
                 tokio::spawn(async move {
                     for i in 0..BURST {
                         publisher
-                            .publish_event_core(&s, "pool.seq", &Seq { i })
+                            .event(&s, "pool.seq", &Seq { i })
+                            .core()
                             .await
                             .unwrap();
                     }
@@ -202,7 +203,8 @@ async fn publishes_spread_over_every_connection_and_metrics_are_per_member() {
             expected[pool.index_for(&subject)] += PER_SUBJECT;
             for i in 0..PER_SUBJECT {
                 publisher
-                    .publish_core(&subject, &Seq { i: i as u32 })
+                    .message(&subject, &Seq { i: i as u32 })
+                    .core()
                     .await
                     .unwrap();
             }
@@ -264,7 +266,8 @@ async fn pooled_jetstream_publishes_are_acked_and_stored() {
 
         // Through the trait, as service code would.
         async fn emit(p: &impl EventPublisher) -> u64 {
-            p.publish_event("pool.js.trait", "pool.seq", &Seq { i: 7 })
+            p.event("pool.js.trait", "pool.seq", &Seq { i: 7 })
+                .send()
                 .await
                 .unwrap()
                 .sequence
@@ -295,7 +298,8 @@ async fn shutdown_closes_every_connection() {
         wait_members(&server, "pool-close", |m| m.len() == 4);
         let publisher = PooledPublisher::new(pool.clone(), "pool-close");
         publisher
-            .publish_core("pool.close.before", &Seq { i: 1 })
+            .message("pool.close.before", &Seq { i: 1 })
+            .core()
             .await
             .unwrap();
 
@@ -309,7 +313,8 @@ async fn shutdown_closes_every_connection() {
         wait_members(&server, "pool-close", |m| m.is_empty());
         for s in 0..8 {
             let err = publisher
-                .publish_core(&format!("pool.close.s{s}"), &Seq { i: 2 })
+                .message(&format!("pool.close.s{s}"), &Seq { i: 2 })
+                .core()
                 .await
                 .unwrap_err();
             assert_eq!(err, PublishError::Closed);

@@ -2,7 +2,7 @@
 //! values, arbitrary YAML/JSON/TOML files and arbitrary NATS CLI contexts never panics and
 //! returns either a typed `ConfigError` or a `Config` that satisfies the model's invariants;
 //! secrets never reach an error, a `Debug` or the serialized (`connect-nats config`) output;
-//! envelope decoding of arbitrary bytes never panics and fails only as `PublishError::Decode`;
+//! envelope decoding of arbitrary bytes never panics and fails only as `EnvelopeError::Decode`;
 //! subject and event-type validation never panics and accepts only what it documents.
 //!
 //! No server is needed. Case counts are modest ([`CASES`]) so the file runs in seconds on two
@@ -24,8 +24,7 @@ use connect_nats_config::{
 };
 use connect_nats_core::backoff::Backoff;
 use connect_nats_publisher::{
-    validate_publish_subject, Envelope, Event, EventPublisher, InMemoryPublisher, Meta,
-    PublishError,
+    validate_publish_subject, Envelope, EnvelopeError, Event, InMemoryPublisher, Meta, PublishError,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
@@ -782,11 +781,11 @@ struct Invite {
 }
 
 fn assert_decode_error<T: std::fmt::Debug>(
-    result: Result<T, PublishError>,
+    result: Result<T, EnvelopeError>,
 ) -> Result<(), TestCaseError> {
     if let Err(error) = result {
         prop_assert!(
-            matches!(error, PublishError::Decode(_)),
+            matches!(error, EnvelopeError::Decode(_)),
             "decoding failed as {error:?}, not Decode"
         );
         prop_assert!(!error.to_string().is_empty());
@@ -881,11 +880,7 @@ proptest! {
             .enable_time()
             .build()
             .expect("runtime");
-        let result = runtime.block_on(publisher.publish_event_core(
-            &subject,
-            &event_type,
-            &serde_json::json!({ "k": 1 }),
-        ));
+        let result = runtime.block_on(publisher.event(&subject, &event_type, &serde_json::json!({ "k": 1 })).core());
         match result {
             Ok(_) => {
                 let recorded = publisher.events();
@@ -913,7 +908,7 @@ fn deeply_nested_envelope_is_a_decode_error() {
         text.push_str(&"]".repeat(depth));
         text.push_str(r#","meta":{"ts":1,"by":"x"}}"#);
         match Envelope::from_slice(text.as_bytes()) {
-            Err(PublishError::Decode(reason)) => {
+            Err(EnvelopeError::Decode(reason)) => {
                 assert!(reason.contains("recursion"), "depth {depth}: {reason}")
             }
             other => panic!("depth {depth}: expected a Decode error, got {other:?}"),

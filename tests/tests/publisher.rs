@@ -145,9 +145,10 @@ async fn core_event_round_trip_with_headers() {
         let publisher = Publisher::new(conn.clone(), "connect-auth");
 
         let sent = publisher
-            .publish_event_core("connect.invite.created", "invite.created", &invite())
+            .event("connect.invite.created", "invite.created", &invite())
+            .core()
             .await
-            .expect("publish_event_core");
+            .expect("event().core()");
         assert_eq!(sent, CoreDelivery::Sent);
         let msg = next_msg(&mut sub).await;
         assert_eq!(msg.subject.as_str(), "connect.invite.created");
@@ -174,15 +175,18 @@ async fn core_event_round_trip_with_headers() {
 
         // Plain JSON (no envelope) and an explicit version.
         publisher
-            .publish_core("connect.cache.flush", &serde_json::json!({"key": "k1"}))
+            .message("connect.cache.flush", &serde_json::json!({"key": "k1"}))
+            .core()
             .await
-            .expect("publish_core");
+            .expect("message().core()");
         let msg = next_msg(&mut sub).await;
         assert_eq!(&msg.payload[..], br#"{"key":"k1"}"#);
         assert_eq!(header(&msg, HEADER_SERVICE), Some("connect-auth"));
         assert_eq!(header(&msg, HEADER_EVENT_TYPE), None);
         publisher
-            .publish_event_core_versioned("connect.invite.created", "invite.created", 2, &invite())
+            .event("connect.invite.created", "invite.created", &invite())
+            .version(2)
+            .core()
             .await
             .expect("versioned");
         let msg = next_msg(&mut sub).await;
@@ -195,7 +199,8 @@ async fn core_event_round_trip_with_headers() {
         let default_named = Publisher::builder(conn.clone()).build();
         assert_eq!(default_named.service_name(), "pub-core-rt");
         default_named
-            .publish_event_core("connect.x.y", "x.y", &1)
+            .event("connect.x.y", "x.y", &1)
+            .core()
             .await
             .expect("publish");
         let msg = next_msg(&mut sub).await;
@@ -216,14 +221,16 @@ async fn jetstream_event_round_trip_with_headers() {
         let publisher = Publisher::new(conn.clone(), "connect-auth");
 
         let ack = publisher
-            .publish_event("connect.invite.created", "invite.created", &invite())
+            .event("connect.invite.created", "invite.created", &invite())
+            .send()
             .await
-            .expect("publish_event");
+            .expect("event().send()");
         assert_eq!(ack.stream, "EVENTS");
         assert_eq!(ack.sequence, 1);
         assert!(!ack.duplicate);
         let ack2 = publisher
-            .publish("connect.cache.flush", &serde_json::json!({"key": "k1"}))
+            .message("connect.cache.flush", &serde_json::json!({"key": "k1"}))
+            .send()
             .await
             .expect("publish (= JetStream)");
         assert_eq!(ack2.sequence, 2);
@@ -247,10 +254,58 @@ async fn jetstream_event_round_trip_with_headers() {
 
         // A subject no stream captures: a clear error, not a hang.
         let err = publisher
-            .publish_event("nowhere.event", "x", &1)
+            .event("nowhere.event", "x", &1)
+            .send()
             .await
             .expect_err("no stream");
         assert!(matches!(err, PublishError::StreamNotFound { .. }), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_chosen_msg_id_is_stored_once_and_versions_are_kept() {
+    bounded(TEST_TIMEOUT, async {
+        let server = NatsServer::start(ServerConfig::plain().jetstream());
+        let conn = connection(&server, "pub-js-msgid").await;
+        let js = create_stream(&conn, "EVENTS", &["connect.>"]).await;
+        let publisher = Publisher::new(conn.clone(), "connect-orders");
+
+        let first = publisher
+            .event("connect.order.created", "order.created", &invite())
+            .version(3)
+            .msg_id("order-7")
+            .send()
+            .await
+            .expect("first send");
+        let pending = publisher
+            .event("connect.order.created", "order.created", &invite())
+            .version(3)
+            .msg_id("order-7")
+            .send_async()
+            .await
+            .expect("second send");
+        let second = pending.await.expect("second ack");
+        assert!(!first.duplicate);
+        assert!(second.duplicate, "the same Nats-Msg-Id is a duplicate");
+        assert_eq!(second.sequence, first.sequence);
+
+        let stored = stored_messages(&js, "EVENTS").await;
+        assert_eq!(stored.len(), 1, "stored once");
+        assert_eq!(header(&stored[0], HEADER_MSG_ID), Some("order-7"));
+        let event: Event<Invite> = Event::from_slice(&stored[0].payload).expect("decode");
+        assert_eq!(
+            (event.event_type.as_str(), event.version),
+            ("order.created", 3)
+        );
+
+        let err = publisher
+            .event("connect.order.created", "order.created", &1)
+            .msg_id("bad\r\nid")
+            .send()
+            .await
+            .expect_err("a control character in the id");
+        assert!(matches!(err, PublishError::InvalidMsgId { .. }), "{err}");
     })
     .await;
 }
@@ -316,14 +371,16 @@ async fn unawaited_window_fails_with_timeout_instead_of_hanging() {
         for i in 0..4 {
             held.push(
                 publisher
-                    .publish_event_async("connect.w", "w", &Seq { i })
+                    .event("connect.w", "w", &Seq { i })
+                    .send_async()
                     .await
                     .expect("within the window"),
             );
         }
         let started = Instant::now();
         let err = publisher
-            .publish_event_async("connect.w", "w", &Seq { i: 4 })
+            .event("connect.w", "w", &Seq { i: 4 })
+            .send_async()
             .await
             .expect_err("window full");
         assert!(matches!(err, PublishError::Timeout { .. }), "{err}");
@@ -333,7 +390,8 @@ async fn unawaited_window_fails_with_timeout_instead_of_hanging() {
         }
         // Slots are free again.
         publisher
-            .publish_event("connect.w", "w", &Seq { i: 5 })
+            .event("connect.w", "w", &Seq { i: 5 })
+            .send()
             .await
             .expect("ack");
     })
@@ -375,7 +433,8 @@ async fn server_killed_and_restarted_during_5000_publishes_stores_each_once() {
                     }
                     in_flight.push_back(
                         publisher
-                            .publish_event_async("connect.kill.event", "kill.event", &Seq { i })
+                            .event("connect.kill.event", "kill.event", &Seq { i })
+                            .send_async()
                             .await,
                     );
                     submitted.store(i as usize + 1, Ordering::Release);
@@ -494,14 +553,16 @@ async fn buffer_fail_fast_refuses_when_full_and_flushes_in_order() {
 
         for i in 0..3 {
             let d = publisher
-                .publish_event_core("buf.ev", "buf.ev", &Seq { i })
+                .event("buf.ev", "buf.ev", &Seq { i })
+                .core()
                 .await
                 .expect("room in the buffer");
             assert_eq!(d, CoreDelivery::Buffered);
         }
         let started = Instant::now();
         let err = publisher
-            .publish_event_core("buf.ev", "buf.ev", &Seq { i: 3 })
+            .event("buf.ev", "buf.ev", &Seq { i: 3 })
+            .core()
             .await
             .expect_err("buffer full");
         assert!(
@@ -528,7 +589,8 @@ async fn buffer_fail_fast_refuses_when_full_and_flushes_in_order() {
         }
         // After the flush, publishing goes straight to the server again.
         let d = publisher
-            .publish_event_core("buf.ev", "buf.ev", &Seq { i: 10 })
+            .event("buf.ev", "buf.ev", &Seq { i: 10 })
+            .core()
             .await
             .expect("connected");
         assert_eq!(received_seq(&mut sub).await, 10);
@@ -549,7 +611,8 @@ async fn buffer_drop_oldest_keeps_the_newest() {
 
         for i in 0..5 {
             let d = publisher
-                .publish_event_core("buf.ev", "buf.ev", &Seq { i })
+                .event("buf.ev", "buf.ev", &Seq { i })
+                .core()
                 .await
                 .expect("drop_oldest never refuses");
             assert_eq!(d, CoreDelivery::Buffered);
@@ -566,7 +629,8 @@ async fn buffer_drop_oldest_keeps_the_newest() {
             );
         }
         publisher
-            .publish_event_core("buf.ev", "buf.ev", &Seq { i: 99 })
+            .event("buf.ev", "buf.ev", &Seq { i: 99 })
+            .core()
             .await
             .expect("connected");
         assert_eq!(received_seq(&mut sub).await, 99, "nothing else was flushed");
@@ -597,13 +661,15 @@ async fn buffer_wait_times_out_or_proceeds_when_room_frees() {
         // Short wait: full buffer → BufferFull after about the timeout, not later.
         for i in 0..2 {
             short
-                .publish_event_core("buf.short", "s", &Seq { i })
+                .event("buf.short", "s", &Seq { i })
+                .core()
                 .await
                 .expect("room");
         }
         let started = Instant::now();
         let err = short
-            .publish_event_core("buf.short", "s", &Seq { i: 2 })
+            .event("buf.short", "s", &Seq { i: 2 })
+            .core()
             .await
             .expect_err("no room within 300 ms");
         let waited = started.elapsed();
@@ -623,16 +689,14 @@ async fn buffer_wait_times_out_or_proceeds_when_room_frees() {
 
         // Long wait: the third publish waits until the reconnect flush makes room.
         for i in 100..102 {
-            long.publish_event_core("buf.long", "l", &Seq { i })
+            long.event("buf.long", "l", &Seq { i })
+                .core()
                 .await
                 .expect("room");
         }
         let waiting = {
             let long = long.clone();
-            tokio::spawn(async move {
-                long.publish_event_core("buf.long", "l", &Seq { i: 102 })
-                    .await
-            })
+            tokio::spawn(async move { long.event("buf.long", "l", &Seq { i: 102 }).core().await })
         };
         tokio::time::sleep(Duration::from_millis(100)).await; // let it start waiting (not a sync point)
         assert!(!waiting.is_finished(), "must wait while the buffer is full");
@@ -680,7 +744,7 @@ async fn buffer_byte_limit_is_enforced() {
         let data = "x".repeat(200);
         let mut buffered = 0;
         let err = loop {
-            match publisher.publish_event_core("buf.big", "big", &data).await {
+            match publisher.event("buf.big", "big", &data).core().await {
                 Ok(_) => buffered += 1,
                 Err(e) => break e,
             }
@@ -694,7 +758,8 @@ async fn buffer_byte_limit_is_enforced() {
             "about 1000/~330 bytes fit, got {buffered}"
         );
         let err = publisher
-            .publish_event_core("buf.big", "big", &"y".repeat(2_000))
+            .event("buf.big", "big", &"y".repeat(2_000))
+            .core()
             .await
             .expect_err("larger than the buffer");
         assert!(
@@ -735,7 +800,8 @@ async fn bad_subjects_and_oversize_payloads_are_refused_before_sending() {
             "a\tb",
         ] {
             let err = publisher
-                .publish_event_core(bad, "t", &1)
+                .event(bad, "t", &1)
+                .core()
                 .await
                 .expect_err("bad core subject");
             assert!(
@@ -743,7 +809,8 @@ async fn bad_subjects_and_oversize_payloads_are_refused_before_sending() {
                 "{bad:?}: {err}"
             );
             let err = publisher
-                .publish_event(bad, "t", &1)
+                .event(bad, "t", &1)
+                .send()
                 .await
                 .expect_err("bad JetStream subject");
             assert!(
@@ -752,7 +819,8 @@ async fn bad_subjects_and_oversize_payloads_are_refused_before_sending() {
             );
         }
         let err = publisher
-            .publish_event_core("connect.ok", "bad\ntype", &1)
+            .event("connect.ok", "bad\ntype", &1)
+            .core()
             .await
             .expect_err("bad event type");
         assert!(
@@ -762,7 +830,8 @@ async fn bad_subjects_and_oversize_payloads_are_refused_before_sending() {
 
         let big = "z".repeat(2_000);
         let err = publisher
-            .publish_event_core("connect.big", "big", &big)
+            .event("connect.big", "big", &big)
+            .core()
             .await
             .expect_err("oversize core");
         match &err {
@@ -778,7 +847,8 @@ async fn bad_subjects_and_oversize_payloads_are_refused_before_sending() {
             other => panic!("expected PayloadTooLarge, got {other}"),
         }
         let err = publisher
-            .publish_event("connect.big", "big", &big)
+            .event("connect.big", "big", &big)
+            .send()
             .await
             .expect_err("oversize JetStream");
         assert!(
@@ -794,7 +864,8 @@ async fn bad_subjects_and_oversize_payloads_are_refused_before_sending() {
 
         // Nothing of the above reached the server: the next message seen is this one.
         publisher
-            .publish_event_core("connect.ok", "ok", &1)
+            .event("connect.ok", "ok", &1)
+            .core()
             .await
             .expect("valid");
         let msg = next_msg(&mut sub).await;
@@ -814,7 +885,8 @@ async fn jetstream_publish_after_shutdown_fails_promptly() {
         create_stream(&conn, "AFTER", &["after.>"]).await;
         let publisher = Publisher::new(conn.clone(), "connect-auth");
         publisher
-            .publish_event("after.one", "after.one", &1)
+            .event("after.one", "after.one", &1)
+            .send()
             .await
             .expect("first publish starts the ack router");
 
@@ -825,7 +897,7 @@ async fn jetstream_publish_after_shutdown_fails_promptly() {
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(
             Duration::from_secs(10),
-            publisher.publish_event("after.two", "after.two", &2),
+            publisher.event("after.two", "after.two", &2).send(),
         )
         .await
         .expect("a publish after shutdown must not hang");

@@ -280,11 +280,12 @@ async fn use_connection(connection: &Connection, secrets: &Secrets) {
         .expect("round trip");
     let publisher = Publisher::new(connection.clone(), "secrets-test");
     publisher
-        .publish_event_core(
+        .event(
             "secrets.check",
             "secrets.checked",
             &serde_json::json!({"ok": true}),
         )
+        .core()
         .await
         .expect("core publish");
     connection.flush().await.expect("flush");
@@ -438,7 +439,8 @@ async fn creds_file_never_leaks() {
         secrets.assert_debug_clean("the JetStreamConnection", &js);
         let publisher = Publisher::new(js.connection.clone(), "secrets-test");
         publisher
-            .publish_event("secrets.js", "secrets.checked", &1)
+            .event("secrets.js", "secrets.checked", &1)
+            .send()
             .await
             .expect("JetStream publish");
         secrets.assert_debug_clean("the JetStream Publisher", &publisher);

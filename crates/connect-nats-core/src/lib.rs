@@ -66,12 +66,18 @@
 //! `<client id>-<i>`) and maps each subject to one of them, so order is kept
 //! per subject; see [`pool`].
 //!
+//! ## The event envelope
+//! [`envelope`] holds the wire format every connect service shares (the
+//! JSON envelope, its header names and the trace header names), so readers
+//! decode it without depending on the publisher.
+//!
 //! ## Shutting down
 //! Call [`Connection::shutdown`] before exiting: dropping the connection
 //! without it may lose publishes still buffered in the client.
 
 pub mod backoff;
 mod connection;
+pub mod envelope;
 mod error;
 mod health;
 pub mod metrics;

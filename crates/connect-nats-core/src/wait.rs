@@ -69,7 +69,15 @@ impl Connection {
     /// the last connection error) when the time is up;
     /// [`ConnectError::Closed`] when the connection closed meanwhile.
     pub async fn wait_connected(&self, timeout: Duration) -> Result<(), ConnectError> {
-        self.wait_connected_until(Instant::now() + timeout).await
+        let now = Instant::now();
+        match now.checked_add(timeout) {
+            Some(deadline) => self.wait_connected_until(deadline).await,
+            // Past what an Instant can hold: no deadline at all.
+            None => match self.wait_connected_or_closed().await {
+                ConnectionState::Connected => Ok(()),
+                _ => Err(self.closed_error()),
+            },
+        }
     }
 
     /// Like [`Connection::wait_connected`], with a deadline instead of a

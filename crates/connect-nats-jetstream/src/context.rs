@@ -1,4 +1,7 @@
-//! The JetStream context every helper of this crate works through.
+//! The one JetStream-context builder: domain, API prefix and timeout, used
+//! by this crate's helpers, the publisher and the CLI.
+
+use std::time::Duration;
 
 use async_nats::jetstream::context::ContextBuilder;
 use async_nats::jetstream::Context;
@@ -16,12 +19,27 @@ pub fn jetstream_context(connection: &Connection) -> Context {
 
 /// Like [`jetstream_context`], from a bare client and the JetStream settings.
 pub fn jetstream_context_for(client: async_nats::Client, settings: &JetStreamSettings) -> Context {
+    build_context(client, settings, None)
+}
+
+/// The one way this workspace builds a JetStream context: the settings'
+/// domain or API prefix (the prefix wins when both are set) and, when
+/// given, the timeout of its requests (for the publisher, its ack timeout).
+pub fn build_context(
+    client: async_nats::Client,
+    settings: &JetStreamSettings,
+    timeout: Option<Duration>,
+) -> Context {
+    let mut builder = ContextBuilder::new();
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
     match (non_empty(&settings.api_prefix), non_empty(&settings.domain)) {
-        (Some(prefix), _) => ContextBuilder::new()
+        (Some(prefix), _) => builder
             .api_prefix(prefix.trim_end_matches('.'))
             .build(client),
-        (None, Some(domain)) => ContextBuilder::new().domain(domain).build(client),
-        (None, None) => ContextBuilder::new().build(client),
+        (None, Some(domain)) => builder.domain(domain).build(client),
+        (None, None) => builder.build(client),
     }
 }
 

@@ -64,7 +64,7 @@ pub use consumer::{
     consume, ConsumerHandle, ConsumerSpec, ConsumerStats, DeadLetterReason, Delivery, HandlerError,
     StartFrom, DEFAULT_ACK_WAIT, DEFAULT_CONCURRENCY, DEFAULT_MAX_DELIVER, DEFAULT_PULL_EXPIRES,
 };
-pub use context::{api_prefix, jetstream_context, jetstream_context_for};
+pub use context::{api_prefix, build_context, jetstream_context, jetstream_context_for};
 pub use error::JetStreamError;
 pub use kv::{ensure_kv, KvOperation, KvSpec, TypedEntry, TypedKv, TypedWatch};
 pub use streams::{

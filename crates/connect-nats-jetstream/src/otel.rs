@@ -53,10 +53,7 @@ mod enabled {
     use tracing::Instrument;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-    /// Header carrying the W3C `traceparent` (trace id, parent span id, flags).
-    pub const HEADER_TRACEPARENT: &str = "traceparent";
-    /// Header carrying the W3C `tracestate` (vendor-specific entries).
-    pub const HEADER_TRACESTATE: &str = "tracestate";
+    pub use connect_nats_core::envelope::{HEADER_TRACEPARENT, HEADER_TRACESTATE};
 
     /// The remote trace context in `headers` (W3C `traceparent` and
     /// `tracestate`), as an OpenTelemetry context to parent a span on; `None`

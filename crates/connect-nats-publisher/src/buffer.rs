@@ -152,7 +152,9 @@ impl CoreBuffer {
             });
         }
         let deadline = match self.policy {
-            BufferPolicy::Wait { timeout } => tokio::time::Instant::now() + timeout,
+            BufferPolicy::Wait { timeout } => {
+                crate::deadline::deadline_after(tokio::time::Instant::now(), timeout)
+            }
             _ => tokio::time::Instant::now(),
         };
         let mut item = Some(item);
@@ -284,10 +286,6 @@ impl CoreBuffer {
     }
 }
 
-fn client_connected(connection: &Connection) -> bool {
-    connection.client().connection_state() == async_nats::connection::State::Connected
-}
-
 /// The flusher: waits for the connection, then sends the queue in order.
 async fn flush(buffer: Arc<CoreBuffer>, connection: Connection) {
     let before = buffer.stats();
@@ -311,7 +309,7 @@ async fn flush(buffer: Arc<CoreBuffer>, connection: Connection) {
             }
             return;
         }
-        if !client_connected(&connection) {
+        if connection.state() != ConnectionState::Connected {
             // Our state and the client's disagree for a moment around a
             // reconnect; poll the client's own state briefly.
             tokio::time::sleep(Duration::from_millis(10)).await;

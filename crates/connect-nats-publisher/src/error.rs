@@ -30,6 +30,15 @@ pub enum PublishError {
         reason: &'static str,
     },
 
+    /// The caller-chosen `Nats-Msg-Id` cannot be used.
+    #[error("invalid Nats-Msg-Id {msg_id:?}: {reason}; use printable text such as an order id")]
+    InvalidMsgId {
+        /// The id as given.
+        msg_id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// The message is larger than the server accepts.
     #[error("event of {size} bytes (payload + headers) exceeds the server's max_payload of {max_payload} bytes; send a smaller event (e.g. a reference to the data) or raise max_payload on the server")]
     PayloadTooLarge {
@@ -42,10 +51,6 @@ pub enum PublishError {
     /// The caller's data could not be turned into JSON.
     #[error("could not serialize the event data to JSON: {0}; check the data type's Serialize implementation (maps need string keys)")]
     Serialize(String),
-
-    /// Bytes received could not be read as an envelope.
-    #[error("could not decode the event: {0}; it must be a standard connect event (type, version, data, meta) whose data fits the type it is read into — check which service publishes it and which event version it sends; retrying the same bytes fails again")]
-    Decode(String),
 
     /// Not connected, and the disconnected buffer has no room under its policy.
     #[error("not connected and the disconnected buffer is full ({messages} messages, {bytes} bytes buffered; policy {policy}); retry later, raise the buffer limits, or choose BufferPolicy::DropOldest")]
@@ -86,7 +91,7 @@ pub enum PublishError {
 
     /// No JetStream stream captures the subject (the server answered "no
     /// responders" and the JetStream API knows no stream for it).
-    #[error("no JetStream stream captures subject {subject:?} (no responders); declare a stream for it (connect-nats-jetstream ensure_streams) or publish with the core methods")]
+    #[error("no JetStream stream captures subject {subject:?} (no responders); declare a stream for it (connect-nats-jetstream ensure_streams) or publish with .core()")]
     StreamNotFound {
         /// The subject published to.
         subject: String,
@@ -115,10 +120,6 @@ pub enum PublishError {
         /// The last attempt's error.
         last: String,
     },
-
-    /// JetStream publishing was asked for but this build has no JetStream.
-    #[error("JetStream publishing is not available: connect-nats-publisher was built without its `jetstream` feature; enable the feature or use the core methods")]
-    JetStreamDisabled,
 
     /// A test double was told to fail.
     #[error("simulated failure (InMemoryPublisher): {0}")]

@@ -1,58 +1,77 @@
-//! The publishing trait shared by the real [`Publisher`] and the test double.
+//! The publishing trait shared by [`Publisher`], [`PooledPublisher`] and
+//! the test double.
+//!
+//! [`PooledPublisher`]: crate::PooledPublisher
 
 use std::future::Future;
 
 use serde::Serialize;
 
 use crate::error::PublishError;
-use crate::outcome::{CoreDelivery, PublishAck};
+use crate::message::{Outgoing, PublishBuilder};
+use crate::outcome::CoreDelivery;
 use crate::publisher::Publisher;
+#[cfg(feature = "jetstream")]
+use crate::PendingAck;
 
 /// What a service's code needs from a publisher.
 ///
 /// Write handlers against `P: EventPublisher` (or `&impl EventPublisher`)
 /// so tests can pass an [`InMemoryPublisher`](crate::InMemoryPublisher)
-/// and assert on what was published, with no server. The methods have the
-/// same names and results as [`Publisher`]'s own.
+/// and assert on what was published, with no server. Callers use the
+/// builder: `p.event(subject, event_type, &data).core().await`, or
+/// `.send().await` for JetStream (feature `jetstream`).
 ///
-/// The trait uses generic methods, so it is used through generics rather
-/// than `dyn EventPublisher`.
+/// Implementors provide [`send_core`](EventPublisher::send_core) and, with
+/// the `jetstream` feature, `send_jetstream`; the builder calls them.
+///
+/// Not object safe: the methods are generic over the data type so it is
+/// serialized straight from the caller's value, with no boxing or
+/// intermediate JSON value per message. Use it through generics.
 pub trait EventPublisher: Send + Sync {
     /// The service name stamped on events (`meta.by`).
     fn service_name(&self) -> &str;
 
-    /// An event in the standard envelope on core NATS (fire and forget).
-    fn publish_event_core<T: Serialize + ?Sized + Sync>(
+    /// An event in the standard envelope, to publish with `.core()`,
+    /// `.send()` or `.send_async()`.
+    fn event<'a, T: Serialize + ?Sized + Sync>(
+        &'a self,
+        subject: &'a str,
+        event_type: &'a str,
+        data: &'a T,
+    ) -> PublishBuilder<'a, Self, T>
+    where
+        Self: Sized,
+    {
+        PublishBuilder::new(self, Outgoing::event(subject, event_type, data))
+    }
+
+    /// `data` as plain JSON (no envelope), to publish like an event.
+    fn message<'a, T: Serialize + ?Sized + Sync>(
+        &'a self,
+        subject: &'a str,
+        data: &'a T,
+    ) -> PublishBuilder<'a, Self, T>
+    where
+        Self: Sized,
+    {
+        PublishBuilder::new(self, Outgoing::message(subject, data))
+    }
+
+    /// Publishes `message` on core NATS (fire and forget); what
+    /// [`PublishBuilder::core`] calls.
+    fn send_core<T: Serialize + ?Sized + Sync>(
         &self,
-        subject: &str,
-        event_type: &str,
-        data: &T,
+        message: Outgoing<'_, T>,
     ) -> impl Future<Output = Result<CoreDelivery, PublishError>> + Send;
 
-    /// `data` as plain JSON on core NATS (fire and forget).
-    fn publish_core<T: Serialize + ?Sized + Sync>(
+    /// Sends `message` to JetStream and returns its pending
+    /// acknowledgement; what `PublishBuilder::send` and `send_async` call.
+    #[cfg(feature = "jetstream")]
+    fn send_jetstream<T: Serialize + ?Sized + Sync>(
         &self,
-        subject: &str,
-        data: &T,
-    ) -> impl Future<Output = Result<CoreDelivery, PublishError>> + Send;
-
-    /// An event in the standard envelope on JetStream, acknowledged.
-    ///
-    /// On a [`Publisher`] built without the `jetstream` feature this fails
-    /// with [`PublishError::JetStreamDisabled`].
-    fn publish_event<T: Serialize + ?Sized + Sync>(
-        &self,
-        subject: &str,
-        event_type: &str,
-        data: &T,
-    ) -> impl Future<Output = Result<PublishAck, PublishError>> + Send;
-
-    /// `data` as plain JSON on JetStream, acknowledged.
-    fn publish_jetstream<T: Serialize + ?Sized + Sync>(
-        &self,
-        subject: &str,
-        data: &T,
-    ) -> impl Future<Output = Result<PublishAck, PublishError>> + Send;
+        message: Outgoing<'_, T>,
+    ) -> impl Future<Output = Result<PendingAck, PublishError>> + Send;
 }
 
 impl EventPublisher for Publisher {
@@ -60,58 +79,18 @@ impl EventPublisher for Publisher {
         Publisher::service_name(self)
     }
 
-    async fn publish_event_core<T: Serialize + ?Sized + Sync>(
+    fn send_core<T: Serialize + ?Sized + Sync>(
         &self,
-        subject: &str,
-        event_type: &str,
-        data: &T,
-    ) -> Result<CoreDelivery, PublishError> {
-        Publisher::publish_event_core(self, subject, event_type, data).await
-    }
-
-    async fn publish_core<T: Serialize + ?Sized + Sync>(
-        &self,
-        subject: &str,
-        data: &T,
-    ) -> Result<CoreDelivery, PublishError> {
-        Publisher::publish_core(self, subject, data).await
+        message: Outgoing<'_, T>,
+    ) -> impl Future<Output = Result<CoreDelivery, PublishError>> + Send {
+        self.publish_core_message(message)
     }
 
     #[cfg(feature = "jetstream")]
-    async fn publish_event<T: Serialize + ?Sized + Sync>(
+    fn send_jetstream<T: Serialize + ?Sized + Sync>(
         &self,
-        subject: &str,
-        event_type: &str,
-        data: &T,
-    ) -> Result<PublishAck, PublishError> {
-        Publisher::publish_event(self, subject, event_type, data).await
-    }
-
-    #[cfg(feature = "jetstream")]
-    async fn publish_jetstream<T: Serialize + ?Sized + Sync>(
-        &self,
-        subject: &str,
-        data: &T,
-    ) -> Result<PublishAck, PublishError> {
-        Publisher::publish_jetstream(self, subject, data).await
-    }
-
-    #[cfg(not(feature = "jetstream"))]
-    async fn publish_event<T: Serialize + ?Sized + Sync>(
-        &self,
-        _subject: &str,
-        _event_type: &str,
-        _data: &T,
-    ) -> Result<PublishAck, PublishError> {
-        Err(PublishError::JetStreamDisabled)
-    }
-
-    #[cfg(not(feature = "jetstream"))]
-    async fn publish_jetstream<T: Serialize + ?Sized + Sync>(
-        &self,
-        _subject: &str,
-        _data: &T,
-    ) -> Result<PublishAck, PublishError> {
-        Err(PublishError::JetStreamDisabled)
+        message: Outgoing<'_, T>,
+    ) -> impl Future<Output = Result<PendingAck, PublishError>> + Send {
+        self.publish_jetstream_message(message)
     }
 }

@@ -3,12 +3,19 @@
 //! The standard connect event envelope and its publisher.
 //!
 //! - [`Event`] / [`Envelope`]: the wire format shared with the Go services,
-//!   `{"type":…,"version":1,"data":…,"meta":{"ts":…,"by":…}}`.
-//! - [`Publisher`]: core publishing (fire and forget; bounded buffer while
-//!   disconnected, see [`BufferPolicy`]) and, with the `jetstream` feature,
-//!   acknowledged JetStream publishing — one at a time (`publish_event`),
-//!   pipelined (`publish_event_async` → `PendingAck`, `publish_all`), retried
-//!   across disconnects with the same `Nats-Msg-Id` until the retry deadline.
+//!   `{"type":…,"version":1,"data":…,"meta":{"ts":…,"by":…}}`, defined in
+//!   [`connect_nats_core::envelope`] and re-exported here.
+//! - [`Publisher`]: one publish API, a [`PublishBuilder`] from
+//!   `publisher.event(subject, event_type, &data)` (or
+//!   `publisher.message(subject, &data)` for plain JSON), with
+//!   `.version(n)` and `.msg_id(…)`, finished by the transport:
+//!   - `.core()`: core NATS, fire and forget (bounded buffer while
+//!     disconnected, see [`BufferPolicy`]);
+//!   - `.send()` (feature `jetstream`): acknowledged JetStream publishing,
+//!     retried across disconnects with the same `Nats-Msg-Id` until the
+//!     retry deadline;
+//!   - `.send_async()` (feature `jetstream`): the same, pipelined, returning
+//!     a `PendingAck`; `publish_all` pipelines a batch.
 //! - [`PooledPublisher`]: the same over a
 //!   [`ConnectionPool`](connect_nats_core::ConnectionPool), each subject on
 //!   one of its connections (order kept per subject only).
@@ -22,7 +29,7 @@
 //! | `Connect-Event-Type` ([`HEADER_EVENT_TYPE`]) | the event type (events only) |
 //! | `Connect-Service` ([`HEADER_SERVICE`]) | the publishing service's name |
 //! | `Content-Type` | `application/json` |
-//! | `Nats-Msg-Id` ([`HEADER_MSG_ID`]) | a unique NUID (JetStream only; the same on every retry) |
+//! | `Nats-Msg-Id` ([`HEADER_MSG_ID`]) | a unique NUID on JetStream, or the id given with `.msg_id(…)` (also sent on core then); the same on every retry |
 //!
 //! ## Guarantees
 //!
@@ -42,18 +49,21 @@
 //! With the cargo feature `otel`, every message also carries the current
 //! span's W3C trace context (`traceparent`, `tracestate`): see [`otel`].
 //!
-//! Building with no features compiles no JetStream code.
+//! Building with no features compiles no JetStream code: `.send()`,
+//! `.send_async()` and `publish_all` do not exist without the `jetstream`
+//! feature (a compile error, not a runtime one).
 
 #[cfg(feature = "jetstream")]
 mod acks;
 mod buffer;
-mod envelope;
+mod deadline;
 mod error;
 mod event_publisher;
 mod hot_path;
 #[cfg(feature = "jetstream")]
 mod jetstream;
 mod memory;
+mod message;
 pub mod metrics;
 mod options;
 pub mod otel;
@@ -64,20 +74,24 @@ mod subject;
 mod template;
 
 pub use buffer::BufferStats;
-pub use envelope::{
-    now_millis, Envelope, Event, Meta, CONTENT_TYPE_JSON, DEFAULT_VERSION, HEADER_CONTENT_TYPE,
-    HEADER_EVENT_TYPE, HEADER_MSG_ID, HEADER_SERVICE,
+/// The wire format, defined in `connect-nats-core` (re-exported here for
+/// publishing code).
+pub use connect_nats_core::envelope::{
+    now_millis, Envelope, EnvelopeError, Event, Meta, CONTENT_TYPE_JSON, DEFAULT_VERSION,
+    HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_MSG_ID, HEADER_SERVICE, HEADER_TRACEPARENT,
+    HEADER_TRACESTATE,
 };
 pub use error::PublishError;
 pub use event_publisher::EventPublisher;
 #[cfg(feature = "jetstream")]
 pub use jetstream::PendingAck;
 pub use memory::{InMemoryPublisher, RecordedEvent, IN_MEMORY_STREAM};
+pub use message::{Outgoing, PublishBuilder};
 pub use options::{
     BufferLimits, BufferPolicy, PublisherOptions, DEFAULT_ACK_TIMEOUT, DEFAULT_PUBLISH_TIMEOUT,
     DEFAULT_RETRY_DEADLINE, DEFAULT_WINDOW,
 };
-pub use outcome::{CoreDelivery, Delivery, PublishAck};
+pub use outcome::{CoreDelivery, PublishAck, Route};
 pub use pool::PooledPublisher;
 pub use publisher::{Publisher, PublisherBuilder};
 pub use subject::validate_publish_subject;

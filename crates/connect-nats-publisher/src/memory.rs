@@ -5,12 +5,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
-use crate::envelope::{encode_into, now_millis, Envelope, DEFAULT_VERSION};
+use connect_nats_core::envelope::{encode_into, now_millis, Envelope, EnvelopeError};
+
 use crate::error::PublishError;
 use crate::event_publisher::EventPublisher;
-use crate::outcome::{CoreDelivery, Delivery, PublishAck};
+use crate::message::{inherent_publish_api, Outgoing};
+#[cfg(feature = "jetstream")]
+use crate::outcome::PublishAck;
+use crate::outcome::{CoreDelivery, Route};
 use crate::subject::validate_publish_subject;
-use crate::template::event_type_header;
+use crate::template::{event_type_header, msg_id_header};
 
 /// Stream name reported in the acks of an [`InMemoryPublisher`].
 pub const IN_MEMORY_STREAM: &str = "IN_MEMORY";
@@ -21,9 +25,11 @@ pub struct RecordedEvent {
     /// Subject it was published to.
     pub subject: String,
     /// Core or JetStream.
-    pub delivery: Delivery,
-    /// Event type; `None` for plain `publish_core` / `publish_jetstream`.
+    pub route: Route,
+    /// Event type; `None` for a plain `message(…)`.
     pub event_type: Option<String>,
+    /// The `Nats-Msg-Id` given with `.msg_id(…)`, if any.
+    pub msg_id: Option<String>,
     /// The JSON the real publisher would have sent (the envelope for events).
     pub payload: Vec<u8>,
     /// The caller's data as JSON.
@@ -34,13 +40,13 @@ pub struct RecordedEvent {
 
 impl RecordedEvent {
     /// The payload decoded as an envelope (for events).
-    pub fn envelope(&self) -> Result<Envelope, PublishError> {
+    pub fn envelope(&self) -> Result<Envelope, EnvelopeError> {
         Envelope::from_slice(&self.payload)
     }
 
     /// The data decoded into `T`.
-    pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, PublishError> {
-        serde_json::from_value(self.data.clone()).map_err(|e| PublishError::Decode(e.to_string()))
+    pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, EnvelopeError> {
+        serde_json::from_value(self.data.clone()).map_err(|e| EnvelopeError::Decode(e.to_string()))
     }
 }
 
@@ -60,7 +66,7 @@ struct State {
 /// use connect_nats_publisher::{EventPublisher, InMemoryPublisher};
 ///
 /// async fn on_invite<P: EventPublisher>(p: &P, id: &str) -> Result<(), connect_nats_publisher::PublishError> {
-///     p.publish_event("connect.invite.created", "invite.created", &serde_json::json!({ "id": id })).await?;
+///     p.event("connect.invite.created", "invite.created", &serde_json::json!({ "id": id })).core().await?;
 ///     Ok(())
 /// }
 ///
@@ -91,6 +97,8 @@ impl Default for InMemoryPublisher {
         InMemoryPublisher::new(connect_nats_core::config::DEFAULT_CLIENT_ID)
     }
 }
+
+inherent_publish_api!(InMemoryPublisher);
 
 impl InMemoryPublisher {
     /// An empty recorder publishing as `service_name`.
@@ -199,57 +207,51 @@ impl InMemoryPublisher {
 
     fn record<T: Serialize + ?Sized>(
         &self,
-        subject: &str,
-        delivery: Delivery,
-        event_type: Option<&str>,
-        data: &T,
+        route: Route,
+        message: &Outgoing<'_, T>,
     ) -> Result<Option<u64>, PublishError> {
-        validate_publish_subject(subject)?;
-        if let Some(t) = event_type {
+        validate_publish_subject(message.subject())?;
+        if let Some(t) = message.event_type() {
             event_type_header(t)?;
         }
-        let value = serde_json::to_value(data)?;
+        if let Some(id) = message.msg_id() {
+            msg_id_header(id)?;
+        }
+        let value = serde_json::to_value(message.data())?;
         let mut payload = Vec::new();
-        match event_type {
+        match message.event_type() {
             Some(t) => encode_into(
                 &mut payload,
                 t,
-                DEFAULT_VERSION,
+                message.version(),
                 &value,
                 now_millis(),
                 &self.service_name,
-            )?,
+            )
+            .map_err(|e| PublishError::Serialize(e.to_string()))?,
             None => serde_json::to_writer(&mut payload, &value)?,
         }
         let mut s = self.lock();
         if let Some(err) = s.failures.pop_front() {
             return Err(err);
         }
-        let sequence = match delivery {
-            Delivery::JetStream => {
+        let sequence = match route {
+            Route::JetStream => {
                 s.sequence += 1;
                 Some(s.sequence)
             }
-            Delivery::Core => None,
+            Route::Core => None,
         };
         s.events.push(RecordedEvent {
-            subject: subject.to_owned(),
-            delivery,
-            event_type: event_type.map(str::to_owned),
+            subject: message.subject().to_owned(),
+            route,
+            event_type: message.event_type().map(str::to_owned),
+            msg_id: message.msg_id().map(str::to_owned),
             payload,
             data: value,
             sequence,
         });
         Ok(sequence)
-    }
-
-    fn ack(sequence: Option<u64>) -> PublishAck {
-        PublishAck {
-            stream: IN_MEMORY_STREAM.to_owned(),
-            sequence: sequence.unwrap_or_default(),
-            duplicate: false,
-            domain: None,
-        }
     }
 }
 
@@ -268,42 +270,28 @@ impl EventPublisher for InMemoryPublisher {
         &self.service_name
     }
 
-    async fn publish_event_core<T: Serialize + ?Sized + Sync>(
+    async fn send_core<T: Serialize + ?Sized + Sync>(
         &self,
-        subject: &str,
-        event_type: &str,
-        data: &T,
+        message: Outgoing<'_, T>,
     ) -> Result<CoreDelivery, PublishError> {
-        self.record(subject, Delivery::Core, Some(event_type), data)
+        self.record(Route::Core, &message)
             .map(|_| CoreDelivery::Sent)
     }
 
-    async fn publish_core<T: Serialize + ?Sized + Sync>(
+    #[cfg(feature = "jetstream")]
+    async fn send_jetstream<T: Serialize + ?Sized + Sync>(
         &self,
-        subject: &str,
-        data: &T,
-    ) -> Result<CoreDelivery, PublishError> {
-        self.record(subject, Delivery::Core, None, data)
-            .map(|_| CoreDelivery::Sent)
-    }
-
-    async fn publish_event<T: Serialize + ?Sized + Sync>(
-        &self,
-        subject: &str,
-        event_type: &str,
-        data: &T,
-    ) -> Result<PublishAck, PublishError> {
-        self.record(subject, Delivery::JetStream, Some(event_type), data)
-            .map(Self::ack)
-    }
-
-    async fn publish_jetstream<T: Serialize + ?Sized + Sync>(
-        &self,
-        subject: &str,
-        data: &T,
-    ) -> Result<PublishAck, PublishError> {
-        self.record(subject, Delivery::JetStream, None, data)
-            .map(Self::ack)
+        message: Outgoing<'_, T>,
+    ) -> Result<crate::PendingAck, PublishError> {
+        let ack = self
+            .record(Route::JetStream, &message)
+            .map(|sequence| PublishAck {
+                stream: IN_MEMORY_STREAM.to_owned(),
+                sequence: sequence.unwrap_or_default(),
+                duplicate: false,
+                domain: None,
+            });
+        Ok(crate::PendingAck::ready(ack))
     }
 }
 
@@ -317,14 +305,19 @@ mod tests {
     }
 
     async fn handler<P: EventPublisher>(p: &P) -> Result<(), PublishError> {
-        p.publish_event(
+        p.event(
             "connect.invite.created",
             "invite.created",
             &Invite { id: "inv_1" },
         )
+        .version(2)
+        .msg_id("inv_1")
+        .core()
         .await?;
-        p.publish_event_core("connect.presence.updated", "presence.updated", &42)
+        p.event("connect.presence.updated", "presence.updated", &42)
+            .core()
             .await?;
+        p.message("cache.user.1", &"plain").core().await?;
         Ok(())
     }
 
@@ -333,30 +326,54 @@ mod tests {
         let p = InMemoryPublisher::new("connect-auth");
         handler(&p).await.unwrap();
         let e = p.assert_published("invite.created");
-        assert_eq!(e.delivery, Delivery::JetStream);
-        assert_eq!(e.sequence, Some(1));
+        assert_eq!(e.route, Route::Core);
+        assert_eq!(e.sequence, None);
+        assert_eq!(e.msg_id.as_deref(), Some("inv_1"));
         let env = e.envelope().unwrap();
         assert_eq!(env.meta.by, "connect-auth");
-        assert_eq!(env.version, 1);
+        assert_eq!(env.version, 2);
         assert_eq!(env.data, serde_json::json!({"id": "inv_1"}));
         assert!(p.published("presence.updated"));
         assert_eq!(p.events_on("connect.presence.updated").len(), 1);
+        let plain = &p.events_on("cache.user.1")[0];
+        assert_eq!(
+            (plain.event_type.as_deref(), &plain.payload[..]),
+            (None, &b"\"plain\""[..])
+        );
         p.assert_not_published("invite.revoked");
-        assert_eq!(p.len(), 2);
+        assert_eq!(p.len(), 3);
+    }
+
+    #[cfg(feature = "jetstream")]
+    #[tokio::test]
+    async fn jetstream_sends_are_acknowledged_with_a_sequence() {
+        let p = InMemoryPublisher::new("connect-auth");
+        let ack = p.event("a.b", "t", &1).send().await.unwrap();
+        assert_eq!((ack.stream.as_str(), ack.sequence), (IN_MEMORY_STREAM, 1));
+        let pending = p.message("a.b", &2).send_async().await.unwrap();
+        assert_eq!(pending.await.unwrap().sequence, 2);
+        assert!(p.events().iter().all(|e| e.route == Route::JetStream));
     }
 
     #[tokio::test]
     async fn validates_like_the_real_one_and_injects_failures() {
         let p = InMemoryPublisher::default();
-        let err = p.publish_event("connect.*", "x", &1).await.unwrap_err();
+        let err = p.event("connect.*", "x", &1).core().await.unwrap_err();
         assert!(matches!(err, PublishError::InvalidSubject { .. }));
-        let err = p.publish_event("a.b", "bad\r\ntype", &1).await.unwrap_err();
+        let err = p.event("a.b", "bad\r\ntype", &1).core().await.unwrap_err();
         assert!(matches!(err, PublishError::InvalidEventType { .. }));
+        let err = p
+            .event("a.b", "t", &1)
+            .msg_id("a\nb")
+            .core()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PublishError::InvalidMsgId { .. }));
         p.fail_next(PublishError::Simulated("down".into()));
-        let err = p.publish_event("a.b", "t", &1).await.unwrap_err();
+        let err = p.event("a.b", "t", &1).core().await.unwrap_err();
         assert_eq!(err, PublishError::Simulated("down".into()));
         assert!(p.is_empty());
-        p.publish_event("a.b", "t", &1).await.unwrap();
+        p.event("a.b", "t", &1).core().await.unwrap();
         assert_eq!(p.len(), 1);
     }
 

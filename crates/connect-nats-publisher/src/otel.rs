@@ -48,12 +48,9 @@ mod enabled {
     use opentelemetry::trace::{SpanContext, TraceContextExt};
     use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-    use crate::publisher::HEADER_LINE_EXTRA;
+    pub use connect_nats_core::envelope::{HEADER_TRACEPARENT, HEADER_TRACESTATE};
 
-    /// Header carrying the W3C `traceparent` (trace id, parent span id, flags).
-    pub const HEADER_TRACEPARENT: &str = "traceparent";
-    /// Header carrying the W3C `tracestate` (vendor-specific entries).
-    pub const HEADER_TRACESTATE: &str = "tracestate";
+    use crate::publisher::HEADER_LINE_EXTRA;
 
     const NAME_TRACEPARENT: HeaderName = HeaderName::from_static(HEADER_TRACEPARENT);
     const NAME_TRACESTATE: HeaderName = HeaderName::from_static(HEADER_TRACESTATE);

@@ -24,9 +24,9 @@ pub struct PublishAck {
     pub domain: Option<String>,
 }
 
-/// Which path an event took.
+/// Which way an event travelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
+pub enum Route {
     /// Core NATS, fire and forget.
     Core,
     /// JetStream, acknowledged and persisted.

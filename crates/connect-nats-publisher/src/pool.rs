@@ -7,21 +7,27 @@
 //! to N × `window` acknowledgements in flight and N buffers' worth of events
 //! while disconnected.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use connect_nats_core::ConnectionPool;
 use serde::Serialize;
 
 use crate::buffer::BufferStats;
-use crate::envelope::DEFAULT_VERSION;
 use crate::error::PublishError;
 use crate::event_publisher::EventPublisher;
+#[cfg(feature = "jetstream")]
+use crate::jetstream::settle;
+use crate::message::{inherent_publish_api, Outgoing};
 use crate::options::PublisherOptions;
-use crate::outcome::{CoreDelivery, PublishAck};
+use crate::outcome::CoreDelivery;
+#[cfg(feature = "jetstream")]
+use crate::outcome::PublishAck;
 use crate::publisher::Publisher;
 
 /// A publisher that spreads events across a [`ConnectionPool`] by subject:
-/// the same methods as [`Publisher`], and [`EventPublisher`].
+/// the same publish API as [`Publisher`] (`event` / `message`, then
+/// `.core()`, `.send()` or `.send_async()`), and [`EventPublisher`].
 ///
 /// Every event on one subject goes through the same connection
 /// ([`ConnectionPool::for_subject`]), so its order is kept; events on
@@ -36,7 +42,8 @@ use crate::publisher::Publisher;
 /// let pool = ConnectionPool::connect(&Config::default(), 4).await?;
 /// let publisher = PooledPublisher::new(pool.clone(), "orders");
 /// publisher
-///     .publish_event_core("connect.order.created", "order.created", &serde_json::json!({"id": 1}))
+///     .event("connect.order.created", "order.created", &serde_json::json!({"id": 1}))
+///     .core()
 ///     .await?;
 /// pool.shutdown(Duration::from_secs(5)).await?;
 /// # Ok(()) }
@@ -138,113 +145,12 @@ impl PooledPublisher {
                 discarded: a.discarded + b.discarded,
             })
     }
-
-    // ---- core ------------------------------------------------------------------------------
-
-    /// [`Publisher::publish_core`] on the subject's connection.
-    pub async fn publish_core<T: Serialize + ?Sized>(
-        &self,
-        subject: &str,
-        data: &T,
-    ) -> Result<CoreDelivery, PublishError> {
-        self.for_subject(subject).publish_core(subject, data).await
-    }
-
-    /// [`Publisher::publish_event_core`] on the subject's connection.
-    pub async fn publish_event_core<T: Serialize + ?Sized>(
-        &self,
-        subject: &str,
-        event_type: &str,
-        data: &T,
-    ) -> Result<CoreDelivery, PublishError> {
-        self.publish_event_core_versioned(subject, event_type, DEFAULT_VERSION, data)
-            .await
-    }
-
-    /// [`Publisher::publish_event_core_versioned`] on the subject's connection.
-    pub async fn publish_event_core_versioned<T: Serialize + ?Sized>(
-        &self,
-        subject: &str,
-        event_type: &str,
-        version: u32,
-        data: &T,
-    ) -> Result<CoreDelivery, PublishError> {
-        self.for_subject(subject)
-            .publish_event_core_versioned(subject, event_type, version, data)
-            .await
-    }
 }
+
+inherent_publish_api!(PooledPublisher);
 
 #[cfg(feature = "jetstream")]
 impl PooledPublisher {
-    /// [`Publisher::publish_jetstream`] on the subject's connection.
-    pub async fn publish_jetstream<T: Serialize + ?Sized>(
-        &self,
-        subject: &str,
-        data: &T,
-    ) -> Result<PublishAck, PublishError> {
-        self.for_subject(subject)
-            .publish_jetstream(subject, data)
-            .await
-    }
-
-    /// Same as [`PooledPublisher::publish_jetstream`].
-    pub async fn publish<T: Serialize + ?Sized>(
-        &self,
-        subject: &str,
-        data: &T,
-    ) -> Result<PublishAck, PublishError> {
-        self.publish_jetstream(subject, data).await
-    }
-
-    /// [`Publisher::publish_event`] on the subject's connection.
-    pub async fn publish_event<T: Serialize + ?Sized>(
-        &self,
-        subject: &str,
-        event_type: &str,
-        data: &T,
-    ) -> Result<PublishAck, PublishError> {
-        self.for_subject(subject)
-            .publish_event(subject, event_type, data)
-            .await
-    }
-
-    /// [`Publisher::publish_event_versioned`] on the subject's connection.
-    pub async fn publish_event_versioned<T: Serialize + ?Sized>(
-        &self,
-        subject: &str,
-        event_type: &str,
-        version: u32,
-        data: &T,
-    ) -> Result<PublishAck, PublishError> {
-        self.for_subject(subject)
-            .publish_event_versioned(subject, event_type, version, data)
-            .await
-    }
-
-    /// [`Publisher::publish_event_async`] on the subject's connection.
-    pub async fn publish_event_async<T: Serialize + ?Sized>(
-        &self,
-        subject: &str,
-        event_type: &str,
-        data: &T,
-    ) -> Result<crate::PendingAck, PublishError> {
-        self.for_subject(subject)
-            .publish_event_async(subject, event_type, data)
-            .await
-    }
-
-    /// [`Publisher::publish_jetstream_async`] on the subject's connection.
-    pub async fn publish_jetstream_async<T: Serialize + ?Sized>(
-        &self,
-        subject: &str,
-        data: &T,
-    ) -> Result<crate::PendingAck, PublishError> {
-        self.for_subject(subject)
-            .publish_jetstream_async(subject, data)
-            .await
-    }
-
     /// [`Publisher::publish_all`] across the pool: each event goes to its
     /// subject's connection, pipelined within each member's window, sent in
     /// input order; outcomes come back in input order. Never stops early.
@@ -253,7 +159,7 @@ impl PooledPublisher {
         I: IntoIterator<Item = (S, E, T)>,
         S: AsRef<str>,
         E: AsRef<str>,
-        T: Serialize,
+        T: Serialize + Sync,
     {
         let window = self.inner.options.window.max(1);
         let events = events.into_iter();
@@ -276,7 +182,8 @@ impl PooledPublisher {
                 out.push(settle(oldest).await);
             }
             let pending = self.inner.publishers[member]
-                .publish_event_async(subject, event_type.as_ref(), &data)
+                .event(subject, event_type.as_ref(), &data)
+                .send_async()
                 .await;
             per_member[member] += 1;
             in_flight.push_back((member, pending));
@@ -288,52 +195,25 @@ impl PooledPublisher {
     }
 }
 
-#[cfg(feature = "jetstream")]
-async fn settle(
-    pending: Result<crate::PendingAck, PublishError>,
-) -> Result<PublishAck, PublishError> {
-    match pending {
-        Ok(ack) => ack.await,
-        Err(e) => Err(e),
-    }
-}
-
 impl EventPublisher for PooledPublisher {
     fn service_name(&self) -> &str {
         PooledPublisher::service_name(self)
     }
 
-    async fn publish_event_core<T: Serialize + ?Sized + Sync>(
+    fn send_core<T: Serialize + ?Sized + Sync>(
         &self,
-        subject: &str,
-        event_type: &str,
-        data: &T,
-    ) -> Result<CoreDelivery, PublishError> {
-        PooledPublisher::publish_event_core(self, subject, event_type, data).await
+        message: Outgoing<'_, T>,
+    ) -> impl Future<Output = Result<CoreDelivery, PublishError>> + Send {
+        self.for_subject(message.subject())
+            .publish_core_message(message)
     }
 
-    async fn publish_core<T: Serialize + ?Sized + Sync>(
+    #[cfg(feature = "jetstream")]
+    fn send_jetstream<T: Serialize + ?Sized + Sync>(
         &self,
-        subject: &str,
-        data: &T,
-    ) -> Result<CoreDelivery, PublishError> {
-        PooledPublisher::publish_core(self, subject, data).await
-    }
-
-    async fn publish_event<T: Serialize + ?Sized + Sync>(
-        &self,
-        subject: &str,
-        event_type: &str,
-        data: &T,
-    ) -> Result<PublishAck, PublishError> {
-        EventPublisher::publish_event(self.for_subject(subject), subject, event_type, data).await
-    }
-
-    async fn publish_jetstream<T: Serialize + ?Sized + Sync>(
-        &self,
-        subject: &str,
-        data: &T,
-    ) -> Result<PublishAck, PublishError> {
-        EventPublisher::publish_jetstream(self.for_subject(subject), subject, data).await
+        message: Outgoing<'_, T>,
+    ) -> impl Future<Output = Result<crate::PendingAck, PublishError>> + Send {
+        self.for_subject(message.subject())
+            .publish_jetstream_message(message)
     }
 }

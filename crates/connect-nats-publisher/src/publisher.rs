@@ -1,5 +1,5 @@
 //! The publisher: envelope, headers, validation, core publishing with the
-//! disconnected buffer. JetStream methods live in `jetstream.rs`.
+//! disconnected buffer. JetStream sending lives in `jetstream/`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,17 +10,19 @@ use connect_nats_core::{Connection, ConnectionState};
 use serde::Serialize;
 
 use crate::buffer::{BufferStats, CoreBuffer, Item};
-use crate::envelope::{
-    now_millis, CONTENT_TYPE_JSON, DEFAULT_VERSION, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE,
+use connect_nats_core::envelope::{
+    now_millis, CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_MSG_ID,
     HEADER_SERVICE,
 };
+
 use crate::error::PublishError;
 use crate::hot_path;
+use crate::message::{inherent_publish_api, Outgoing};
 use crate::metrics::PublishMetrics;
 use crate::options::{BufferLimits, BufferPolicy, PublisherOptions};
 use crate::outcome::CoreDelivery;
 use crate::subject::validate_publish_subject;
-use crate::template::{encode_plain, HeaderTemplate, Templates};
+use crate::template::{encode_plain, with_msg_id, HeaderTemplate, Templates};
 
 /// `NATS/1.0\r\n` + final `\r\n`.
 const HEADER_FRAME_LEN: usize = 12;
@@ -118,6 +120,8 @@ impl PublisherBuilder {
     }
 }
 
+inherent_publish_api!(Publisher);
+
 impl Publisher {
     /// A publisher with default options, publishing as `service_name`.
     pub fn new(connection: Connection, service_name: impl Into<String>) -> Publisher {
@@ -189,57 +193,28 @@ impl Publisher {
         self.inner.buffer.stats()
     }
 
-    // ---- core ------------------------------------------------------------------------------
+    // ---- the publish API ----------------------------------------------------------------------
 
-    /// Publishes `data` as JSON (no envelope) on core NATS, fire and forget.
-    ///
-    /// While disconnected the message is buffered (see [`BufferPolicy`]);
-    /// the call never blocks longer than the publish timeout (or the
-    /// policy's wait).
-    pub async fn publish_core<T: Serialize + ?Sized>(
+    /// Core publish of one message (what `.core()` runs).
+    pub(crate) async fn publish_core_message<T: Serialize + ?Sized>(
         &self,
-        subject: &str,
-        data: &T,
+        message: Outgoing<'_, T>,
     ) -> Result<CoreDelivery, PublishError> {
-        validate_publish_subject(subject)?;
-        let (template, payload) = self.plain_parts(data)?;
-        let header_len = self.header_len(None, 0);
+        validate_publish_subject(message.subject())?;
+        let (template, payload) = self.parts(&message)?;
+        let header_len =
+            self.header_len(message.event_type(), message.msg_id().map_or(0, str::len));
+        let headers = match message.msg_id() {
+            None => template.headers.clone(),
+            Some(id) => with_msg_id(&template.headers, id)?,
+        };
         let result = self
-            .send_core(subject, template.headers.clone(), header_len, payload)
+            .send_core_frame(message.subject(), headers, header_len, payload)
             .await;
         self.inner.metrics.core(result)
     }
 
-    /// Publishes an event in the standard envelope on core NATS, fire and
-    /// forget (for ephemeral events); see [`Publisher::publish_core`].
-    pub async fn publish_event_core<T: Serialize + ?Sized>(
-        &self,
-        subject: &str,
-        event_type: &str,
-        data: &T,
-    ) -> Result<CoreDelivery, PublishError> {
-        self.publish_event_core_versioned(subject, event_type, DEFAULT_VERSION, data)
-            .await
-    }
-
-    /// [`Publisher::publish_event_core`] with an explicit envelope version.
-    pub async fn publish_event_core_versioned<T: Serialize + ?Sized>(
-        &self,
-        subject: &str,
-        event_type: &str,
-        version: u32,
-        data: &T,
-    ) -> Result<CoreDelivery, PublishError> {
-        validate_publish_subject(subject)?;
-        let (template, payload) = self.event_parts(event_type, version, data)?;
-        let header_len = self.header_len(Some(event_type), 0);
-        let result = self
-            .send_core(subject, template.headers.clone(), header_len, payload)
-            .await;
-        self.inner.metrics.core(result)
-    }
-
-    async fn send_core(
+    async fn send_core_frame(
         &self,
         subject: &str,
         headers: HeaderMap,
@@ -288,24 +263,21 @@ impl Publisher {
 
     // ---- shared helpers ----------------------------------------------------------------------
 
-    /// Headers and envelope payload of an event.
-    pub(crate) fn event_parts<T: Serialize + ?Sized>(
+    /// Headers and payload of a message: the envelope for an event, plain
+    /// JSON otherwise.
+    pub(crate) fn parts<T: Serialize + ?Sized>(
         &self,
-        event_type: &str,
-        version: u32,
-        data: &T,
+        message: &Outgoing<'_, T>,
     ) -> Result<(Arc<HeaderTemplate>, Bytes), PublishError> {
-        self.inner
-            .templates
-            .event(event_type, version, data, now_millis())
-    }
-
-    /// Headers and plain JSON payload.
-    pub(crate) fn plain_parts<T: Serialize + ?Sized>(
-        &self,
-        data: &T,
-    ) -> Result<(Arc<HeaderTemplate>, Bytes), PublishError> {
-        Ok((self.inner.templates.plain(), encode_plain(data)?))
+        match message.event_type() {
+            Some(event_type) => self.inner.templates.event(
+                event_type,
+                message.version(),
+                message.data(),
+                now_millis(),
+            ),
+            None => Ok((self.inner.templates.plain(), encode_plain(message.data())?)),
+        }
     }
 
     /// Wire length of the standard headers, with the event type (if any) and
@@ -316,7 +288,7 @@ impl Publisher {
             len += HEADER_EVENT_TYPE.len() + t.len() + HEADER_LINE_EXTRA;
         }
         if msg_id_len > 0 {
-            len += crate::envelope::HEADER_MSG_ID.len() + msg_id_len + HEADER_LINE_EXTRA;
+            len += HEADER_MSG_ID.len() + msg_id_len + HEADER_LINE_EXTRA;
         }
         len
     }

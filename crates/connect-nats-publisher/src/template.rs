@@ -25,8 +25,10 @@ use async_nats::{HeaderMap, HeaderName, HeaderValue};
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
-use crate::envelope::{CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_SERVICE};
 use crate::error::PublishError;
+use connect_nats_core::envelope::{
+    CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_SERVICE,
+};
 
 pub(crate) const NAME_EVENT_TYPE: HeaderName = HeaderName::from_static(HEADER_EVENT_TYPE);
 pub(crate) const NAME_SERVICE: HeaderName = HeaderName::from_static(HEADER_SERVICE);
@@ -270,25 +272,46 @@ fn service_header_value(name: &str) -> HeaderValue {
     HeaderValue::from_str(&clean).unwrap_or_default()
 }
 
+/// A header value from caller text: refused when empty, with a control
+/// character, or otherwise not a valid header value (the reason is returned).
+fn checked_header_value(text: &str) -> Result<HeaderValue, &'static str> {
+    if text.is_empty() {
+        return Err("it is empty");
+    }
+    if text.chars().any(char::is_control) {
+        return Err("it contains a control character");
+    }
+    HeaderValue::from_str(text).map_err(|_| "it is not a valid header value")
+}
+
+/// Validates a caller-chosen `Nats-Msg-Id` and turns it into a header value.
+pub(crate) fn msg_id_header(msg_id: &str) -> Result<HeaderValue, PublishError> {
+    checked_header_value(msg_id).map_err(|reason| PublishError::InvalidMsgId {
+        msg_id: msg_id.to_owned(),
+        reason,
+    })
+}
+
+/// A copy of `headers` with a caller-chosen `Nats-Msg-Id`.
+pub(crate) fn with_msg_id(headers: &HeaderMap, msg_id: &str) -> Result<HeaderMap, PublishError> {
+    let value = msg_id_header(msg_id)?;
+    let mut headers = headers.clone();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, value);
+    Ok(headers)
+}
+
 /// Validates an event type and turns it into a header value.
 pub(crate) fn event_type_header(event_type: &str) -> Result<HeaderValue, PublishError> {
-    let fail = |reason| PublishError::InvalidEventType {
+    checked_header_value(event_type).map_err(|reason| PublishError::InvalidEventType {
         event_type: event_type.to_owned(),
         reason,
-    };
-    if event_type.is_empty() {
-        return Err(fail("it is empty"));
-    }
-    if event_type.chars().any(char::is_control) {
-        return Err(fail("it contains a control character"));
-    }
-    HeaderValue::from_str(event_type).map_err(|_| fail("it is not a valid header value"))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::{Event, Meta};
+    use connect_nats_core::envelope::{Event, Meta};
 
     #[derive(Serialize)]
     struct Data<'a> {

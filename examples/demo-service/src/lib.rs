@@ -271,12 +271,14 @@ impl Demo {
             let result: Result<String, PublishError> = match event.path {
                 Path::Core => self
                     .publisher
-                    .publish_event_core(event.subject, event.event_type, &event.data)
+                    .event(event.subject, event.event_type, &event.data)
+                    .core()
                     .await
                     .map(|delivery| format!("{delivery:?}").to_lowercase()),
                 Path::JetStream => self
                     .publisher
-                    .publish_event(event.subject, event.event_type, &event.data)
+                    .event(event.subject, event.event_type, &event.data)
+                    .send()
                     .await
                     .map(|ack| format!("stored as {} seq {}", ack.stream, ack.sequence)),
             };

@@ -58,6 +58,11 @@ pub(super) fn check() -> Result<(), String> {
     if features_of(&core, "async-nats").contains("jetstream") {
         return Err("layering: connect-nats-core turns on async-nats/jetstream".into());
     }
+    // The envelope lives in core: its readers (the consumer) need no publisher.
+    let jetstream = tree(&["-p", "connect-nats-jetstream", "--all-features"])?;
+    if has(&jetstream, "connect-nats-publisher") {
+        return Err("layering: connect-nats-jetstream must not depend on connect-nats-publisher (the envelope is in connect-nats-core)".into());
+    }
     eprintln!("xtask: ── layering check: ok (config without tokio/async-nats; publisher's JetStream only with its feature)");
     Ok(())
 }

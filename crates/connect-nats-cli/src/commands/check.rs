@@ -171,11 +171,10 @@ async fn inspect(connection: &Connection, config: &Config) -> Value {
 /// Asks the JetStream API for account info (`$JS.API.INFO`, or the
 /// domain's/prefix's equivalent) with a core request.
 async fn jetstream(connection: &Connection, config: &Config) -> Value {
-    let subject = match (&config.jetstream().api_prefix, &config.jetstream().domain) {
-        (Some(prefix), _) => format!("{}.INFO", prefix.trim_end_matches('.')),
-        (None, Some(domain)) => format!("$JS.{domain}.API.INFO"),
-        (None, None) => "$JS.API.INFO".to_owned(),
-    };
+    let subject = format!(
+        "{}.INFO",
+        connect_nats_jetstream::api_prefix(config.jetstream())
+    );
     let request = connect_nats_core::async_nats::Request::new()
         .payload(Vec::<u8>::new().into())
         .timeout(Some(Duration::from_secs(3)));

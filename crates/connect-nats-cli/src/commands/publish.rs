@@ -90,7 +90,9 @@ pub async fn run(args: PublishArgs) -> ExitCode {
 
     let code = if args.core {
         match publisher
-            .publish_event_core_versioned(&args.subject, &args.event_type, args.version, &data)
+            .event(&args.subject, &args.event_type, &data)
+            .version(args.version)
+            .core()
             .await
         {
             Ok(CoreDelivery::Sent) => match connection.client().flush().await {
@@ -119,7 +121,9 @@ pub async fn run(args: PublishArgs) -> ExitCode {
         }
     } else {
         match publisher
-            .publish_event_versioned(&args.subject, &args.event_type, args.version, &data)
+            .event(&args.subject, &args.event_type, &data)
+            .version(args.version)
+            .send()
             .await
         {
             Ok(ack) => {

@@ -8,7 +8,7 @@ use clap::Args;
 use connect_nats_config::Config;
 use connect_nats_core::async_nats;
 use connect_nats_core::connect;
-use connect_nats_publisher::{Envelope, HEADER_EVENT_TYPE};
+use connect_nats_core::envelope::{Envelope, HEADER_EVENT_TYPE};
 use futures::StreamExt;
 
 use crate::exit::{connect_exit_code, EXIT_INVALID_INPUT};

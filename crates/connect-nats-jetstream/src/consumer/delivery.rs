@@ -2,7 +2,9 @@
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
+use connect_nats_core::envelope::Event;
 use serde::de::DeserializeOwned;
+use std::any::type_name;
 
 /// How a handler failed, which decides what happens to the message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,7 +45,8 @@ impl HandlerError {
 
 /// One delivery of a message to a handler: the message and where it came from.
 ///
-/// Decode the payload with [`Delivery::json`] (a decode failure is a
+/// Decode a connect event with [`Delivery::event`], any JSON with
+/// [`Delivery::json`] (a decode failure is a
 /// permanent error, so `let event: MyEvent = delivery.json()?;` dead-letters
 /// undecodable messages) or read it raw with [`Delivery::payload`].
 #[derive(Debug, Clone)]
@@ -170,14 +173,32 @@ impl Delivery {
     /// Decodes the payload as JSON; a failure is a [`HandlerError::Permanent`]
     /// naming the subject, sequence and expected type.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, HandlerError> {
-        serde_json::from_slice(&self.payload).map_err(|e| {
-            HandlerError::Permanent(format!(
-                "payload of `{}` (stream sequence {}) is not a valid `{}`: {e}",
-                self.subject,
-                self.stream_sequence,
-                std::any::type_name::<T>()
-            ))
+        let result = serde_json::from_slice(&self.payload);
+        result.map_err(|e| self.undecodable(format_args!("a valid `{}`", type_name::<T>()), e))
+    }
+
+    /// Decodes the payload as a standard connect event
+    /// ([`connect_nats_core::envelope::Event`]) whose `data` is a `T`; a
+    /// failure is a [`HandlerError::Permanent`] naming the subject and
+    /// sequence, so `let event: Event<Invite> = delivery.event()?;`
+    /// dead-letters what is not such an event.
+    pub fn event<T: DeserializeOwned>(&self) -> Result<Event<T>, HandlerError> {
+        Event::from_slice(&self.payload).map_err(|e| {
+            let expected = format_args!("a connect event with `{}` data", type_name::<T>());
+            self.undecodable(expected, e)
         })
+    }
+
+    /// The permanent failure of a payload that is not `expected`.
+    fn undecodable(
+        &self,
+        expected: std::fmt::Arguments<'_>,
+        error: impl std::fmt::Display,
+    ) -> HandlerError {
+        HandlerError::Permanent(format!(
+            "payload of `{}` (stream sequence {}) is not {expected}: {error}",
+            self.subject, self.stream_sequence
+        ))
     }
 
     /// The payload as UTF-8 text; invalid UTF-8 is a [`HandlerError::Permanent`].
@@ -211,6 +232,22 @@ mod tests {
         assert!(err.reason().contains("a.b"), "{err}");
         assert!(err.reason().contains("42"), "{err}");
         assert!(err.reason().contains("Event"), "{err}");
+    }
+
+    #[test]
+    fn event_decodes_the_envelope_or_fails_permanently() {
+        let ok = Delivery::new(
+            "a.b",
+            r#"{"type":"x.created","version":2,"data":{"id":7},"meta":{"ts":1,"by":"svc"}}"#,
+        );
+        let event = ok.event::<Event>().expect("an envelope");
+        assert_eq!((event.event_type.as_str(), event.version), ("x.created", 2));
+        assert_eq!(event.data, Event { id: 7 });
+
+        let bad = Delivery::new("a.b", r#"{"id":7}"#).with_stream("S", 9);
+        let err = bad.event::<Event>().expect_err("not an envelope");
+        assert!(err.is_permanent());
+        assert!(err.reason().contains("sequence 9"), "{err}");
     }
 
     #[test]

@@ -201,6 +201,17 @@ impl ConsumerSpec {
                 "is under 100ms; give the handler time, e.g. 30s".into(),
             ));
         }
+        for (field, value) in [
+            ("ack_wait", self.ack_wait),
+            ("pull_expires", self.pull_expires),
+        ] {
+            if value > connect_nats_config::MAX_DURATION {
+                return Err(invalid(
+                    field,
+                    "is over 365 days, past what a deadline can hold; use e.g. 30s".into(),
+                ));
+            }
+        }
         if let Some(interval) = self.progress_interval.filter(|d| !d.is_zero()) {
             if interval >= self.ack_wait {
                 return Err(invalid(

@@ -7,12 +7,13 @@
 //! Fields are written in exactly this order (the order Go's `encoding/json`
 //! uses for the original library's struct); readers accept extra unknown
 //! fields and a missing `version` (taken as 1).
+//!
+//! This module is the one definition of the wire format: the publisher
+//! writes it, the JetStream consumer and the CLI's `tail` read it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-
-use crate::error::PublishError;
 
 /// Header carrying the event type (`invite.created`) on every event.
 pub const HEADER_EVENT_TYPE: &str = "Connect-Event-Type";
@@ -25,8 +26,24 @@ pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// JetStream's de-duplication header, set to a unique id (NUID) on every
 /// JetStream publish and kept the same across retries.
 pub const HEADER_MSG_ID: &str = "Nats-Msg-Id";
+/// Header carrying the W3C `traceparent` (trace id, parent span id, flags).
+pub const HEADER_TRACEPARENT: &str = "traceparent";
+/// Header carrying the W3C `tracestate` (vendor-specific entries).
+pub const HEADER_TRACESTATE: &str = "tracestate";
 /// The envelope version used when the caller does not choose one.
 pub const DEFAULT_VERSION: u32 = 1;
+
+/// Why an envelope could not be written or read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// The event's data could not be turned into JSON.
+    #[error("could not serialize the event data to JSON: {0}; check the data type's Serialize implementation (maps need string keys)")]
+    Encode(String),
+    /// Bytes received are not a standard envelope whose data fits the type.
+    #[error("could not decode the event: {0}; it must be a connect envelope (type, version, data, meta) whose data fits the target type; retrying the same bytes fails again")]
+    Decode(String),
+}
 
 fn default_version() -> u32 {
     DEFAULT_VERSION
@@ -84,7 +101,7 @@ impl<T> Event<T> {
 
 impl<T: Serialize> Event<T> {
     /// The envelope as JSON bytes (the exact wire form).
-    pub fn to_vec(&self) -> Result<Vec<u8>, PublishError> {
+    pub fn to_vec(&self) -> Result<Vec<u8>, EnvelopeError> {
         let mut out = Vec::with_capacity(96 + self.event_type.len() + self.meta.by.len());
         encode_into(
             &mut out,
@@ -100,8 +117,8 @@ impl<T: Serialize> Event<T> {
 
 impl<T: for<'de> Deserialize<'de>> Event<T> {
     /// Reads an envelope from JSON bytes; unknown extra fields are ignored.
-    pub fn from_slice(bytes: &[u8]) -> Result<Self, PublishError> {
-        serde_json::from_slice(bytes).map_err(|e| PublishError::Decode(e.to_string()))
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Decode(e.to_string()))
     }
 }
 
@@ -129,23 +146,22 @@ struct MetaRef<'a> {
     by: &'a str,
 }
 
-/// Appends the envelope's JSON to `out`.
-pub(crate) fn encode_into<T: Serialize + ?Sized>(
+/// Appends the envelope's JSON to `out`, borrowing the data (no copy of it).
+pub fn encode_into<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
     event_type: &str,
     version: u32,
     data: &T,
     ts: i64,
     by: &str,
-) -> Result<(), PublishError> {
+) -> Result<(), EnvelopeError> {
     let event = EventRef {
         event_type,
         version,
         data,
         meta: MetaRef { ts, by },
     };
-    serde_json::to_writer(out, &event)?;
-    Ok(())
+    serde_json::to_writer(out, &event).map_err(|e| EnvelopeError::Encode(e.to_string()))
 }
 
 #[cfg(test)]
@@ -228,7 +244,7 @@ mod tests {
     #[test]
     fn not_an_envelope_is_a_decode_error() {
         let err = Envelope::from_slice(br#"{"hello":"world"}"#).unwrap_err();
-        assert!(matches!(err, PublishError::Decode(_)), "{err}");
+        assert!(matches!(err, EnvelopeError::Decode(_)), "{err}");
         assert!(err.to_string().contains("missing field"), "{err}");
     }
 }

@@ -1,0 +1,181 @@
+//! Acknowledged JetStream publishing: pipelined, windowed, retried across
+//! disconnects with the same `Nats-Msg-Id`.
+//!
+//! How it is fast: every publish is a plain publish whose reply subject
+//! points into one inbox subscription (see `acks.rs`); a single task routes
+//! each acknowledgement to its waiting [`PendingAck`] by token, and missing
+//! acks expire through a periodic sweep rather than a timer per message. Up
+//! to `window` publishes are in flight (a semaphore); each [`PendingAck`]
+//! re-sends with the same `Nats-Msg-Id` when its ack does not come.
+//!
+//! - this file: the per-publisher state and the first send;
+//! - `retry.rs`: re-sending until acknowledged or the retry deadline;
+//! - `pending.rs`: the [`PendingAck`] handed to the caller;
+//! - `batch.rs`: `publish_all`.
+
+mod batch;
+mod pending;
+mod retry;
+
+use std::sync::{Arc, OnceLock};
+
+use async_nats::jetstream::context::Context;
+use async_nats::HeaderValue;
+use connect_nats_core::ConnectionState;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+pub(crate) use pending::settle;
+pub use pending::PendingAck;
+
+use crate::acks::AckRouter;
+use crate::deadline::deadline_after;
+use crate::error::PublishError;
+use crate::message::Outgoing;
+use crate::options::PublisherOptions;
+use crate::publisher::{Inner, Publisher};
+use crate::subject::validate_publish_subject;
+use crate::template::msg_id_header;
+use retry::{send_once, Attempt, Job, MsgId};
+
+/// Length of a NUID, the default `Nats-Msg-Id` of a JetStream publish.
+const NUID_LEN: usize = 22;
+
+/// A publisher's JetStream state: the ack window, the context, the router.
+pub(crate) struct JsState {
+    window: Arc<Semaphore>,
+    context: OnceLock<Context>,
+    router: tokio::sync::OnceCell<Arc<AckRouter>>,
+}
+
+impl JsState {
+    pub(crate) fn new(options: &PublisherOptions) -> Self {
+        JsState {
+            window: Arc::new(Semaphore::new(options.window.max(1))),
+            context: OnceLock::new(),
+            router: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+/// The JetStream context of `inner`'s connection, built once.
+pub(crate) fn context(inner: &Inner) -> &Context {
+    inner.js.context.get_or_init(|| {
+        connect_nats_jetstream::build_context(
+            inner.connection.client().clone(),
+            inner.connection.config().jetstream(),
+            Some(inner.options.ack_timeout),
+        )
+    })
+}
+
+impl Publisher {
+    /// The JetStream context used for publishing (domain / API prefix from
+    /// the config, as [`connect_nats_jetstream::build_context`] applies
+    /// them; the ack timeout from the options).
+    pub fn jetstream_context(&self) -> &Context {
+        context(&self.inner)
+    }
+
+    /// JetStream send of one message (what `.send()` and `.send_async()`
+    /// run).
+    pub(crate) async fn publish_jetstream_message<T: Serialize + ?Sized>(
+        &self,
+        message: Outgoing<'_, T>,
+    ) -> Result<PendingAck, PublishError> {
+        validate_publish_subject(message.subject())?;
+        let given_id = message.msg_id().map(msg_id_header).transpose()?;
+        let (template, payload) = self.parts(&message)?;
+        let id_len = message.msg_id().map_or(NUID_LEN, str::len);
+        let header_len = self.header_len(message.event_type(), id_len);
+        let pending = self
+            .send_jetstream_frame(message.subject(), template, header_len, payload, given_id)
+            .await;
+        self.inner.metrics.jetstream_refused(pending)
+    }
+
+    /// The ack router, started (inbox subscribed) on first use.
+    async fn ack_router(&self) -> Result<&Arc<AckRouter>, PublishError> {
+        let inner = &self.inner;
+        inner
+            .js
+            .router
+            .get_or_try_init(|| {
+                AckRouter::start(inner.connection.client(), inner.options.ack_timeout)
+            })
+            .await
+            .map_err(|e| {
+                PublishError::Send(format!("cannot subscribe to the JetStream ack inbox: {e}"))
+            })
+    }
+
+    async fn send_jetstream_frame(
+        &self,
+        subject: &str,
+        template: Arc<crate::template::HeaderTemplate>,
+        header_len: usize,
+        payload: bytes::Bytes,
+        given_id: Option<HeaderValue>,
+    ) -> Result<PendingAck, PublishError> {
+        let (template, header_len) = crate::otel::with_trace_context_template(template, header_len);
+        self.check_size(header_len, payload.len())?;
+        let inner = &self.inner;
+        let router = Arc::clone(self.ack_router().await?);
+        let timeout = inner.options.publish_timeout;
+        let permit = match Arc::clone(&inner.js.window).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                match tokio::time::timeout(timeout, Arc::clone(&inner.js.window).acquire_owned())
+                    .await
+                {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return Err(PublishError::Closed),
+                    Err(_) => {
+                        return Err(PublishError::Timeout {
+                            after: timeout,
+                            during: "waiting for a free slot in the ack window (are PendingAcks being awaited?)",
+                        })
+                    }
+                }
+            }
+        };
+        if inner.connection.state() == ConnectionState::Closed {
+            return Err(PublishError::Closed);
+        }
+        let msg_id = MsgId::new(given_id);
+        let started = Instant::now();
+        let epoch = inner.connection.reconnect_epoch();
+        let subject = crate::hot_path::subject(subject);
+        let first = if inner.connection.state() == ConnectionState::Connected {
+            Attempt::Sent(
+                send_once(
+                    &router,
+                    inner.connection.client(),
+                    &subject,
+                    msg_id.headers(&template),
+                    &payload,
+                    started,
+                    deadline_after(started, inner.options.retry_deadline),
+                )
+                .await,
+            )
+        } else {
+            Attempt::NotSent
+        };
+        let job = Job {
+            inner: Arc::clone(inner),
+            router,
+            subject,
+            template,
+            msg_id,
+            payload,
+            started,
+            epoch,
+            _permit: permit,
+        };
+        Ok(PendingAck::new(
+            inner.metrics.jetstream_ack(started, job.run(first)),
+        ))
+    }
+}
