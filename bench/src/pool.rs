@@ -32,7 +32,7 @@ const TASKS: usize = 8;
 const POOL_SIZE: usize = 4;
 /// Subjects per task.
 const SUBJECTS_PER_TASK: usize = 16;
-/// Target for `pool_vs_single` (issue 7).
+/// Target for `pool_vs_single`.
 const TARGET: f64 = 1.5;
 
 /// The subjects of task `t`.

@@ -3,8 +3,8 @@
 //! async-nats' `flush()` returns once the client's buffer is written to the
 //! socket; it does not wait for the server to process it. A message published
 //! on *another* connection right after can reach the server first, find no
-//! interest and be dropped (seen in CI: a test waiting for a message that was
-//! never routed). The server handles one connection's commands in order, so a
+//! interest and be dropped, and a test waiting for it waits in vain. The
+//! server handles one connection's commands in order, so a
 //! probe that the client publishes to its own inbox and receives back proves
 //! every earlier subscription of that client is in place.
 //!

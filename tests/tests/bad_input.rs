@@ -1,4 +1,4 @@
-//! Table-driven bad input (issue 8, "Bad input"): one row per input, across every layer —
+//! Table-driven bad input: one row per input, across every layer —
 //! configuration values, files and contexts (`ConfigErrorKind`), connection settings
 //! (`ConnectError`), subjects, event types and payload sizes (`PublishError`), stream
 //! declarations (`StreamOutcome::Failed` and its field), consumer and key-value specs

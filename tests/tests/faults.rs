@@ -1,4 +1,4 @@
-//! Fault tests (issue 8): the library under attack from the server side — SIGKILLs under load, a
+//! Fault tests: the library under attack from the server side — SIGKILLs under load, a
 //! cluster losing its stream leader, a 30 s outage, a slow consumer, a node in lame-duck mode.
 //!
 //! Every test runs real `nats-server`s on loopback (testkit), is bounded by a tokio timeout, waits

@@ -1,5 +1,5 @@
 //! connect-nats-jetstream against real servers: declared streams, durable consumers with retries
-//! and dead letters, stop and restart, a 3-node cluster, key-value (issue 5's "Done when").
+//! and dead letters, stop and restart, a 3-node cluster, key-value.
 
 // Tests report failures by panicking.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
@@ -1207,9 +1207,8 @@ async fn typed_key_value_round_trips_and_names_undecodable_keys() {
     .await;
 }
 
-/// Regression: a kill and restart shorter than the pull loop's state check used to go unnoticed,
-/// and the consumer waited out its lost pull request (~`pull_expires` and more) before consuming
-/// again. It now re-pulls as soon as the client has reconnected.
+/// A kill and restart shorter than the pull loop's state check: the consumer re-pulls as soon as
+/// the client has reconnected, instead of waiting out its lost pull request (~`pull_expires`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumption_resumes_at_once_after_a_quick_kill_and_restart() {
     bounded(TEST_TIMEOUT, async {

@@ -1,4 +1,4 @@
-//! Trace propagation (issue 7, feature `otel`): the W3C trace context of the publishing span
+//! Trace propagation (feature `otel`): the W3C trace context of the publishing span
 //! travels in the message headers — core, JetStream and pooled publishes — and the JetStream
 //! consumer runs the handler in a `connect_nats.consume` span whose parent is the publishing span.
 //!

@@ -1,4 +1,4 @@
-//! Connection pool (issue 7, "Connection pool") against real servers: member names in `/connz`,
+//! Connection pool against real servers: member names in `/connz`,
 //! one subject → one connection with its order kept, traffic on every connection, the aggregate
 //! health, metrics labelled per member, the pooled publisher (core and JetStream), and shutdown.
 

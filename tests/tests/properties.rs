@@ -1,4 +1,4 @@
-//! Property tests (issue 8, "Bad input"): loading a configuration from arbitrary environment
+//! Property tests: loading a configuration from arbitrary environment
 //! values, arbitrary YAML/JSON/TOML files and arbitrary NATS CLI contexts never panics and
 //! returns either a typed `ConfigError` or a `Config` that satisfies the model's invariants;
 //! secrets never reach an error, a `Debug` or the serialized (`connect-nats config`) output;

@@ -1,4 +1,4 @@
-//! connect-nats-publisher against real servers (issue 6's "Done when"): envelope round trips on
+//! connect-nats-publisher against real servers: envelope round trips on
 //! core and JetStream, headers, 10,000 pipelined JetStream events, a server kill during 5,000
 //! publishes, the disconnected-buffer policies, bad subjects and oversize payloads.
 

@@ -1,4 +1,4 @@
-//! Secrets never leak (issue 8, "Bad input"): every auth kind (token, user/password, nkey seed
+//! Secrets never leak: every auth kind (token, user/password, nkey seed
 //! file, `.creds` file, inline JWT + seed) and every TLS scenario runs — right secret, wrong
 //! secret, background connect, degrade, reconnect after a server restart, JetStream and the
 //! publisher — with all logs captured at TRACE (every target, async-nats included; `log` records

@@ -1,4 +1,4 @@
-//! TLS is fail-closed (issue 8, "Bad input"): no combination of settings makes a connection fall
+//! TLS is fail-closed: no combination of settings makes a connection fall
 //! back to plain text when TLS was asked for.
 //!
 //! Against one plain-text server (client port, and a plain `ws://` WebSocket listener), every
