@@ -292,8 +292,7 @@ async fn partition_stream_leader_cut_from_its_peers_loses_nothing() {
         let setup = connect(&config(&cluster.urls(), "partition-b-setup"))
             .await
             .expect("connects");
-        let js = r3_stream(&setup).await;
-        let leader_name = stream_leader(&js).await;
+        let leader_name = stream_leader(&r3_stream(&setup).await).await;
         let leader = cluster.index_of(&leader_name).expect("leader is a node");
         // The service is on the two other nodes: the cut leaves it a majority to talk to.
         let others: Vec<String> = (0..cluster.len())
@@ -303,6 +302,9 @@ async fn partition_stream_leader_cut_from_its_peers_loses_nothing() {
         let connection = connect(&config(&others, "partition-b"))
             .await
             .expect("connects");
+        // Asked through the majority: the cut node keeps its own, stale view.
+        let js = jetstream_context(&connection);
+        drop(setup);
 
         let stop = Arc::new(AtomicBool::new(false));
         let publishing = tokio::spawn(load(publisher(&connection, "partition-b"), stop.clone()));
@@ -439,7 +441,7 @@ async fn partition_service_cut_from_every_node_keeps_its_bounds() {
             for publisher in &core_publishers {
                 let started = Instant::now();
                 let _ = publisher
-                    .event("partitions.core", "partitions.core", &json!({ "id": id }))
+                    .event("core.partitions", "partitions.core", &json!({ "id": id }))
                     .core()
                     .await;
                 slowest_core = slowest_core.max(started.elapsed());
@@ -476,6 +478,7 @@ async fn partition_service_cut_from_every_node_keeps_its_bounds() {
             }
         });
         let healed = Instant::now();
+        let mut js_outcomes = Outcomes::default();
         let mut js_ok = 0;
         let mut js_timeouts = 0;
         let mut slowest_js = Duration::ZERO;
@@ -487,8 +490,14 @@ async fn partition_service_cut_from_every_node_keeps_its_bounds() {
                 "publish {id} returned after {took:?}, past its deadline {js_deadline:?}"
             );
             match result {
-                Ok(_) => js_ok += 1,
-                Err(e) if e.is_transient() => js_timeouts += 1,
+                Ok(_) => {
+                    js_ok += 1;
+                    js_outcomes.acked.insert(id);
+                }
+                Err(e) if e.is_transient() => {
+                    js_timeouts += 1;
+                    js_outcomes.failed.insert(id, e.to_string());
+                }
                 Err(e) => panic!("publish {id}: an outage gives a timeout, not: {e}"),
             }
         }
@@ -530,11 +539,14 @@ async fn partition_service_cut_from_every_node_keeps_its_bounds() {
                 )
             })
             .collect();
-        let _ = js;
+        js_outcomes.acked.insert(u64::MAX);
+        let stored = stored_ids(&js).await;
+        let (stored_n, dup) = assert_nothing_acked_lost(&js_outcomes, &stored);
         eprintln!(
             "partitions: c. service cut from every node for {OUTAGE:?}: noticed in {noticed:.1?}, \
              up again {back:.1?} after the heal; JetStream calls {} ok {js_ok} timed out \
-             {js_timeouts}, slowest {slowest_js:.1?}; slowest core call {slowest_core:.1?}; {}",
+             {js_timeouts}, slowest {slowest_js:.1?}, then 1 after the heal: stored {stored_n} \
+             duplicated {dup}; slowest core call {slowest_core:.1?}; {}",
             js_ok + js_timeouts,
             stats.join("; ")
         );
