@@ -56,6 +56,7 @@
 #[cfg(feature = "jetstream")]
 mod acks;
 mod buffer;
+mod close;
 mod deadline;
 mod error;
 mod event_publisher;
@@ -74,6 +75,7 @@ mod subject;
 mod template;
 
 pub use buffer::BufferStats;
+pub use close::{CloseReport, FailedPublish};
 /// The wire format, defined in `connect-nats-core` (re-exported here for
 /// publishing code).
 pub use connect_nats_core::envelope::{
