@@ -191,7 +191,7 @@ impl Job {
                     // waiting (and new) registration resolves at once, so a
                     // timer is only armed when the deadline is sooner.
                     let result = if deadline.saturating_duration_since(Instant::now())
-                        > ack_timeout + ack_timeout / 2
+                        > ack_timeout.saturating_add(ack_timeout / 2)
                     {
                         Ok(rx.await)
                     } else {
