@@ -9,8 +9,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use connect_nats_core::{connect, ConnectError, Connection, ConnectionState};
-use connect_nats_publisher::{BufferLimits, CoreDelivery, Event, PublishError, Publisher};
+use connect_nats_core::{connect, ConnectError, Connection, ConnectionPool, ConnectionState};
+use connect_nats_publisher::{
+    BufferLimits, CoreDelivery, Event, PooledPublisher, PublishError, Publisher,
+};
 use connect_nats_testkit::{bounded, eventually, NatsServer, ServerConfig};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -25,14 +27,17 @@ struct Seq {
     i: u32,
 }
 
-async fn connection(server: &NatsServer, client_id: &str) -> Connection {
-    let config = common::client_config(
+fn config(server: &NatsServer, client_id: &str) -> connect_nats_core::Config {
+    common::client_config(
         &[server.url()],
         client_id,
         Duration::from_secs(3),
         Some((Duration::from_millis(50), Duration::from_millis(300))),
-    );
-    connect(&config)
+    )
+}
+
+async fn connection(server: &NatsServer, client_id: &str) -> Connection {
+    connect(&config(server, client_id))
         .await
         .unwrap_or_else(|e| panic!("connect to {}: {e}", server.url()))
 }
@@ -307,6 +312,54 @@ async fn shutdown_delivers_a_publishers_buffer_first() {
             received += 1;
         }
         assert_eq!(received, N, "the drained subscription got every event");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_close_flushes_every_members_buffer() {
+    bounded(TEST_TIMEOUT, async {
+        const N: u32 = 400;
+        let mut server = NatsServer::start(ServerConfig::plain());
+        let pool = ConnectionPool::connect(&config(&server, "close-pool"), 3)
+            .await
+            .expect("connect the pool");
+        let publisher = PooledPublisher::new(pool.clone(), "close-pool");
+        tokio::task::block_in_place(|| server.kill());
+        for member in pool.connections() {
+            wait_state(member, ConnectionState::Disconnected).await;
+        }
+        for i in 0..N {
+            // Eight subjects, spread over the members.
+            publisher
+                .event(&format!("close.pool.s{}", i % 8), "close.pool", &Seq { i })
+                .core()
+                .await
+                .expect("room in the buffer");
+        }
+        tokio::task::block_in_place(|| server.restart());
+        let report = publisher.close(Duration::from_secs(5)).await;
+        assert!(report.is_clean(), "{report:?}");
+        let members = publisher.publishers();
+        let flushed: u64 = members.iter().map(|p| p.buffer_stats().flushed).sum();
+        assert_eq!(flushed, u64::from(N), "every member flushed its buffer");
+        assert!(
+            members
+                .iter()
+                .filter(|p| p.buffer_stats().flushed > 0)
+                .count()
+                > 1,
+            "the events were spread over several members"
+        );
+        let err = publisher
+            .event("close.pool.s0", "close.pool", &Seq { i: N })
+            .core()
+            .await
+            .expect_err("a closed pooled publisher takes no events");
+        assert!(matches!(err, PublishError::PublisherClosed), "{err}");
+        pool.shutdown(Duration::from_secs(5))
+            .await
+            .expect("nothing left to lose");
     })
     .await;
 }

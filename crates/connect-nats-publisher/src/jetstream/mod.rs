@@ -188,6 +188,8 @@ impl Publisher {
                 }
             }
         };
+        // `close` may have begun while this waited for its slot.
+        self.check_open()?;
         if inner.connection.state() == ConnectionState::Closed {
             return Err(PublishError::Closed);
         }
