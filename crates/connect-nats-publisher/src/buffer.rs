@@ -89,6 +89,9 @@ pub(crate) struct CoreBuffer {
     /// publishes then go through the queue too, so order is kept.
     active: AtomicBool,
     space: Notify,
+    /// Wakes a flusher waiting for the connection when `drain` gave up and
+    /// emptied the queue: it then has nothing left to wait for.
+    emptied: Notify,
     counters: Counters,
     metrics: PublishMetrics,
 }
@@ -107,6 +110,7 @@ impl CoreBuffer {
             queue: Mutex::new(Queue::default()),
             active: AtomicBool::new(false),
             space: Notify::new(),
+            emptied: Notify::new(),
             counters: Counters::default(),
             metrics,
         }
@@ -334,6 +338,7 @@ impl CoreBuffer {
                 let mut q = self.lock();
                 let n = self.discard_all(&mut q);
                 drop(q);
+                self.emptied.notify_waiters();
                 if n > 0 {
                     tracing::warn!(
                         discarded = n,
@@ -370,7 +375,19 @@ async fn flush(buffer: Arc<CoreBuffer>, connection: Connection) {
     loop {
         // Not only the state watch: async-nats drops events when its event
         // queue is full, and a lost "connected" must not stall the flush.
-        let current = connection.wait_connected_or_closed().await;
+        let current = tokio::select! {
+            current = connection.wait_connected_or_closed() => current,
+            () = buffer.emptied.notified() => {
+                let mut q = buffer.lock();
+                if q.items.is_empty() {
+                    q.flusher_running = false;
+                    q.loss_logged = false;
+                    buffer.active.store(false, Ordering::Release);
+                    return;
+                }
+                continue;
+            }
+        };
         if current == ConnectionState::Closed {
             let mut q = buffer.lock();
             let n = buffer.discard_all(&mut q);
