@@ -67,6 +67,7 @@ fn publish_label<T>(result: Result<T, PublishError>) -> String {
         PublishError::LargerThanBuffer { .. } => "LargerThanBuffer",
         PublishError::Timeout { .. } => "Timeout",
         PublishError::Closed => "Closed",
+        PublishError::PublisherClosed => "PublisherClosed",
         PublishError::Send(_) => "Send",
         PublishError::StreamNotFound { .. } => "StreamNotFound",
         PublishError::Rejected { .. } => "Rejected",
@@ -1002,7 +1003,7 @@ async fn bad_runtime_inputs_fail_with_their_exact_kind() {
         assert_eq!(connection.state(), ConnectionState::Closed);
         check(
             "core: publish after shutdown",
-            "publish::Closed",
+            "publish::PublisherClosed",
             publish_label(publisher.event("connect.x", "t.x", &data).core().await),
         );
 

@@ -317,7 +317,7 @@ async fn shutdown_closes_every_connection() {
                 .core()
                 .await
                 .unwrap_err();
-            assert_eq!(err, PublishError::Closed);
+            assert_eq!(err, PublishError::PublisherClosed);
         }
         // A second shutdown is a no-op.
         pool.shutdown(WAIT).await.unwrap();

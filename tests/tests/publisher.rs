@@ -358,15 +358,25 @@ async fn ten_thousand_pipelined_events_acked_and_stored_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unawaited_window_fails_with_timeout_instead_of_hanging() {
+async fn full_window_fails_with_timeout_instead_of_hanging() {
     bounded(TEST_TIMEOUT, async {
-        let server = NatsServer::start(ServerConfig::plain().jetstream());
+        let mut server = NatsServer::start(ServerConfig::plain().jetstream());
         let conn = connection(&server, "pub-js-window").await;
         create_stream(&conn, "EVENTS", &["connect.>"]).await;
         let publisher = Publisher::builder(conn.clone())
             .window(4)
             .publish_timeout(Duration::from_millis(300))
+            .retry_deadline(Duration::from_secs(60))
             .build();
+        // Warm up (the ack inbox), then take the server away so the next
+        // four publishes stay in flight.
+        publisher
+            .event("connect.w", "w", &Seq { i: 100 })
+            .send()
+            .await
+            .expect("ack");
+        tokio::task::block_in_place(|| server.kill());
+        wait_state(&conn, ConnectionState::Disconnected).await;
         let mut held = Vec::new();
         for i in 0..4 {
             held.push(
@@ -385,8 +395,9 @@ async fn unawaited_window_fails_with_timeout_instead_of_hanging() {
             .expect_err("window full");
         assert!(matches!(err, PublishError::Timeout { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(3));
+        tokio::task::block_in_place(|| server.restart());
         for p in held {
-            p.await.expect("ack");
+            p.await.expect("ack after the restart");
         }
         // Slots are free again.
         publisher

@@ -98,6 +98,7 @@ pub use error::{ConnectError, TlsProblem};
 pub use health::{Health, Readiness, ServerSummary, RTT_TIMEOUT};
 pub use options::connect_options;
 pub use pool::{ConnectionPool, MemberHealth, PoolHealth};
+pub use shutdown::Drain;
 pub use wait::{client_reconnected_since, reconnect_epoch};
 
 /// `tracing_subscriber::EnvFilter` directives that silence async-nats' own

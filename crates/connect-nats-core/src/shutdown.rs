@@ -1,6 +1,14 @@
-//! Closing a connection without losing what is buffered.
+//! Closing a connection without losing what is buffered: what holds events
+//! for a connection (a publisher's disconnected buffer, its JetStream
+//! publishes in flight) registers a [`Drain`], and `shutdown` runs every
+//! registered drain before it closes the client.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Mutex, PoisonError, Weak};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::connection::{Connection, ConnectionState};
 use crate::error::ConnectError;
@@ -9,11 +17,63 @@ use crate::error::ConnectError;
 /// the "closed" event was dropped by async-nats' bounded event channel.
 const CLOSE_POLL: Duration = Duration::from_millis(20);
 
+/// Something that holds events for a connection and must deliver them
+/// before it closes (a publisher). Register it with
+/// [`Connection::register_drain`].
+pub trait Drain: Send + Sync + 'static {
+    /// Delivers what it holds before `deadline` and stops taking more;
+    /// resolves to the number of events it could not deliver (lost).
+    fn drain(&self, deadline: Instant) -> Pin<Box<dyn Future<Output = u64> + Send + '_>>;
+}
+
+/// The drains registered on one connection (weak: a dropped publisher
+/// unregisters itself).
+#[derive(Default)]
+pub(crate) struct Drains(Mutex<Vec<Weak<dyn Drain>>>);
+
+impl std::fmt::Debug for Drains {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().unwrap_or_else(PoisonError::into_inner).len();
+        f.debug_struct("Drains").field("registered", &n).finish()
+    }
+}
+
+impl Drains {
+    fn add(&self, drain: Weak<dyn Drain>) {
+        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        list.retain(|d| d.strong_count() > 0);
+        list.push(drain);
+    }
+
+    /// Runs every live drain at once; the total lost.
+    async fn run(&self, deadline: Instant) -> u64 {
+        let live: Vec<_> = {
+            let list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            list.iter().filter_map(Weak::upgrade).collect()
+        };
+        futures::future::join_all(live.iter().map(|d| d.drain(deadline)))
+            .await
+            .into_iter()
+            .sum()
+    }
+}
+
 impl Connection {
-    /// Drains every subscription, flushes pending publishes, then closes the
-    /// connection — within `timeout`, never longer.
+    /// Registers `drain` to run first when this connection is shut down
+    /// (on any clone). Held weakly: dropping the drain unregisters it.
+    pub fn register_drain(&self, drain: Weak<dyn Drain>) {
+        self.monitor.drains.add(drain);
+    }
+
+    /// Drains every registered [`Drain`] (publishers: their disconnected
+    /// buffers and JetStream publishes in flight), then every subscription,
+    /// flushes pending publishes, and closes the connection — within
+    /// `timeout`, never longer.
     ///
-    /// Returns [`ConnectError::ShutdownTimeout`] when that did not finish in
+    /// Returns [`ConnectError::ShutdownLostEvents`] when a registered
+    /// publisher could not deliver every event it held in time (call
+    /// `Publisher::close` first to learn which), and
+    /// [`ConnectError::ShutdownTimeout`] when the rest did not finish in
     /// time (typically: the server is unreachable, so buffered publishes cannot
     /// be delivered). The connection is reported [`ConnectionState::Closed`]
     /// either way; if it was disconnected, async-nats keeps its reconnect task
@@ -25,6 +85,10 @@ impl Connection {
         if self.monitor.state() == ConnectionState::Closed {
             return Ok(());
         }
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
+        let lost = self.monitor.drains.run(deadline).await;
         self.monitor.set_shutting_down();
         let client = self.client().clone();
         let mut state = self.watch_state();
@@ -47,8 +111,13 @@ impl Connection {
                 () = handler_gone => {}
             }
         };
-        let result = tokio::time::timeout(timeout, work).await;
+        let result = tokio::time::timeout_at(deadline, work).await;
         match result {
+            Ok(()) if lost > 0 => {
+                self.monitor
+                    .mark_closed(Some(format!("shut down ({lost} publisher event(s) lost)")));
+                Err(ConnectError::ShutdownLostEvents { lost })
+            }
             Ok(()) => {
                 self.monitor.mark_closed(Some("shut down".to_owned()));
                 Ok(())
@@ -57,7 +126,11 @@ impl Connection {
                 self.monitor.mark_closed(Some(
                     "shut down (timed out; buffered messages may be lost)".to_owned(),
                 ));
-                Err(ConnectError::ShutdownTimeout { timeout })
+                if lost > 0 {
+                    Err(ConnectError::ShutdownLostEvents { lost })
+                } else {
+                    Err(ConnectError::ShutdownTimeout { timeout })
+                }
             }
         }
     }

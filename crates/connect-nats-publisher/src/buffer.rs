@@ -25,6 +25,9 @@ use crate::metrics::{BufferLoss, PublishMetrics};
 use crate::options::{BufferLimits, BufferPolicy};
 use crate::CoreDelivery;
 
+/// Longest pause between two checks of a draining buffer.
+const DRAIN_POLL: Duration = Duration::from_millis(50);
+
 /// Counters of the disconnected buffer (monotonic, since the publisher was built),
 /// plus its current fill.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,6 +89,9 @@ pub(crate) struct CoreBuffer {
     /// publishes then go through the queue too, so order is kept.
     active: AtomicBool,
     space: Notify,
+    /// Wakes a flusher waiting for the connection when `drain` gave up and
+    /// emptied the queue: it then has nothing left to wait for.
+    emptied: Notify,
     counters: Counters,
     metrics: PublishMetrics,
 }
@@ -104,6 +110,7 @@ impl CoreBuffer {
             queue: Mutex::new(Queue::default()),
             active: AtomicBool::new(false),
             space: Notify::new(),
+            emptied: Notify::new(),
             counters: Counters::default(),
             metrics,
         }
@@ -155,7 +162,12 @@ impl CoreBuffer {
             BufferPolicy::Wait { timeout } => {
                 crate::deadline::deadline_after(tokio::time::Instant::now(), timeout)
             }
-            _ => tokio::time::Instant::now(),
+            // Room taken by the event being flushed right now frees within
+            // the flusher's send timeout.
+            BufferPolicy::DropOldest => {
+                crate::deadline::deadline_after(tokio::time::Instant::now(), self.send_timeout)
+            }
+            BufferPolicy::FailFast => tokio::time::Instant::now(),
         };
         let mut item = Some(item);
         loop {
@@ -180,27 +192,20 @@ impl CoreBuffer {
                         return Err(err);
                     }
                     BufferPolicy::DropOldest => {
-                        let mut dropped = 0u64;
-                        while !self.fits(&q, size) {
-                            match q.items.pop_front() {
-                                Some(old) => {
-                                    q.bytes -= old.size;
-                                    dropped += 1;
-                                }
-                                None => break,
-                            }
-                        }
-                        self.counters
-                            .dropped_oldest
-                            .fetch_add(dropped, Ordering::Relaxed);
-                        self.metrics
-                            .buffer_dropped(BufferLoss::DroppedOldest, dropped);
+                        let dropped = self.drop_oldest_for(&mut q, size);
                         tracing::debug!(dropped, "disconnected buffer full: dropped oldest events");
                         self.log_loss(&mut q, "dropping oldest events (drop_oldest)");
-                        if let Some(item) = item.take() {
-                            self.enqueue(&mut q, item, connection);
+                        if self.fits(&q, size) {
+                            if let Some(item) = item.take() {
+                                self.enqueue(&mut q, item, connection);
+                            }
+                            return Ok(CoreDelivery::Buffered);
                         }
-                        return Ok(CoreDelivery::Buffered);
+                        // Only the event being flushed is left, and the new
+                        // one does not fit beside it: wait for its send.
+                        let notified = self.space.notified();
+                        drop(q);
+                        notified
                     }
                     BufferPolicy::Wait { .. } => {
                         // Register for a wake-up before releasing the lock so a
@@ -222,6 +227,27 @@ impl CoreBuffer {
                 return Err(err);
             }
         }
+    }
+
+    /// Drops the oldest held events until one of `size` bytes fits or only
+    /// the event in flight is left; the number dropped.
+    fn drop_oldest_for(&self, q: &mut Queue, size: usize) -> u64 {
+        let mut dropped = 0u64;
+        while !self.fits(q, size) {
+            match q.items.pop_front() {
+                Some(old) => {
+                    q.bytes -= old.size;
+                    dropped += 1;
+                }
+                None => break,
+            }
+        }
+        self.counters
+            .dropped_oldest
+            .fetch_add(dropped, Ordering::Relaxed);
+        self.metrics
+            .buffer_dropped(BufferLoss::DroppedOldest, dropped);
+        dropped
     }
 
     fn fits(&self, q: &Queue, size: usize) -> bool {
@@ -261,15 +287,72 @@ impl CoreBuffer {
                 "NATS not connected: buffering core publishes until the connection is back"
             );
         }
-        q.bytes += item.size;
-        q.items.push_back(item);
-        self.metrics.buffer_fill(q.items.len(), q.bytes);
-        self.counters.buffered.fetch_add(1, Ordering::Relaxed);
+        self.hold(q, item);
         self.active.store(true, Ordering::Release);
         if !q.flusher_running {
             q.flusher_running = true;
             tokio::spawn(flush(Arc::clone(self), connection.clone()));
         }
+    }
+
+    /// Appends `item` to the queue.
+    fn hold(&self, q: &mut Queue, item: Item) {
+        q.bytes += item.size;
+        q.items.push_back(item);
+        self.metrics.buffer_fill(q.items.len(), q.bytes);
+        self.counters.buffered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes the oldest event out to send it; it stays counted (in flight)
+    /// until [`CoreBuffer::sent`].
+    fn take_next(&self, q: &mut Queue) -> Option<Item> {
+        let item = q.items.pop_front()?;
+        q.bytes -= item.size;
+        q.in_flight = Some(item.size);
+        self.metrics.buffer_fill(q.items.len(), q.bytes);
+        Some(item)
+    }
+
+    /// The event in flight left the buffer.
+    fn sent(q: &mut Queue) {
+        q.in_flight = None;
+    }
+
+    /// Waits until every buffered event was handed to the client, or
+    /// `deadline`; then discards what is left. Returns the events flushed
+    /// and the events lost (discarded) meanwhile.
+    pub(crate) async fn drain(&self, deadline: tokio::time::Instant) -> (u64, u64) {
+        let before = self.stats();
+        loop {
+            let notified = self.space.notified();
+            let mut notified = pin!(notified);
+            notified.as_mut().enable();
+            if !self.is_active() {
+                break;
+            }
+            // The flusher wakes this on every sent event; the poll is a
+            // safety net, the deadline the bound.
+            let poll = crate::deadline::deadline_after(tokio::time::Instant::now(), DRAIN_POLL);
+            let _ = tokio::time::timeout_at(poll.min(deadline), notified).await;
+            if tokio::time::Instant::now() >= deadline {
+                let mut q = self.lock();
+                let n = self.discard_all(&mut q);
+                drop(q);
+                self.emptied.notify_waiters();
+                if n > 0 {
+                    tracing::warn!(
+                        discarded = n,
+                        "publisher closed before the connection came back: discarded buffered core publishes"
+                    );
+                }
+                break;
+            }
+        }
+        let after = self.stats();
+        (
+            after.flushed - before.flushed,
+            after.discarded - before.discarded,
+        )
     }
 
     /// Throws everything away (connection closed for good).
@@ -292,7 +375,19 @@ async fn flush(buffer: Arc<CoreBuffer>, connection: Connection) {
     loop {
         // Not only the state watch: async-nats drops events when its event
         // queue is full, and a lost "connected" must not stall the flush.
-        let current = connection.wait_connected_or_closed().await;
+        let current = tokio::select! {
+            current = connection.wait_connected_or_closed() => current,
+            () = buffer.emptied.notified() => {
+                let mut q = buffer.lock();
+                if q.items.is_empty() {
+                    q.flusher_running = false;
+                    q.loss_logged = false;
+                    buffer.active.store(false, Ordering::Release);
+                    return;
+                }
+                continue;
+            }
+        };
         if current == ConnectionState::Closed {
             let mut q = buffer.lock();
             let n = buffer.discard_all(&mut q);
@@ -317,18 +412,14 @@ async fn flush(buffer: Arc<CoreBuffer>, connection: Connection) {
         }
         let item = {
             let mut q = buffer.lock();
-            match q.items.pop_front() {
-                Some(item) => {
-                    q.bytes -= item.size;
-                    q.in_flight = Some(item.size);
-                    buffer.metrics.buffer_fill(q.items.len(), q.bytes);
-                    item
-                }
+            match buffer.take_next(&mut q) {
+                Some(item) => item,
                 None => {
                     q.flusher_running = false;
                     q.loss_logged = false;
                     buffer.active.store(false, Ordering::Release);
                     drop(q);
+                    buffer.space.notify_waiters();
                     let after = buffer.stats();
                     tracing::info!(
                         flushed = after.flushed - before.flushed,
@@ -351,7 +442,7 @@ async fn flush(buffer: Arc<CoreBuffer>, connection: Connection) {
         )
         .await;
         let mut q = buffer.lock();
-        q.in_flight = None;
+        CoreBuffer::sent(&mut q);
         match sent {
             Ok(Ok(())) => {
                 buffer.counters.flushed.fetch_add(1, Ordering::Relaxed);
@@ -374,5 +465,88 @@ async fn flush(buffer: Arc<CoreBuffer>, connection: Connection) {
         }
         drop(q);
         buffer.space.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One step of a disconnected buffer's life.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// A core publish of an event of this many bytes.
+        Push(usize),
+        /// The flusher takes the oldest event out to send it.
+        Take,
+        /// The flusher's send finished.
+        Sent,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (1usize..400).prop_map(Step::Push),
+            1 => Just(Step::Take),
+            1 => Just(Step::Sent),
+        ]
+    }
+
+    fn item(size: usize) -> Item {
+        Item {
+            subject: Subject::from_static("buf.ev"),
+            headers: HeaderMap::new(),
+            payload: Bytes::new(),
+            size,
+        }
+    }
+
+    proptest! {
+        /// What `push` does under `DropOldest` (drop, then hold if it fits,
+        /// else wait), interleaved with the flusher's steps: the held events
+        /// plus the one in flight never exceed the limits.
+        #[test]
+        fn drop_oldest_stays_within_its_limits(
+            max_messages in 1usize..8,
+            max_bytes in 400usize..2_000,
+            steps in proptest::collection::vec(step(), 1..200),
+        ) {
+            let limits = BufferLimits { max_messages, max_bytes };
+            let buffer = CoreBuffer::new(
+                limits,
+                BufferPolicy::DropOldest,
+                Duration::from_secs(1),
+                PublishMetrics::new("prop"),
+            );
+            let mut q = buffer.lock();
+            for step in steps {
+                match step {
+                    Step::Push(size) => {
+                        buffer.drop_oldest_for(&mut q, size);
+                        if buffer.fits(&q, size) {
+                            buffer.hold(&mut q, item(size));
+                        } else {
+                            // Only the event in flight stands in the way.
+                            prop_assert!(q.items.is_empty() && q.in_flight.is_some());
+                        }
+                    }
+                    Step::Take => {
+                        if q.in_flight.is_none() {
+                            let _ = buffer.take_next(&mut q);
+                        }
+                    }
+                    Step::Sent => CoreBuffer::sent(&mut q),
+                }
+                let in_flight = q.in_flight.unwrap_or(0);
+                let held = q.items.len() + usize::from(q.in_flight.is_some());
+                prop_assert!(held <= max_messages, "{held} events > {max_messages}");
+                prop_assert!(
+                    q.bytes + in_flight <= max_bytes,
+                    "{} bytes > {max_bytes}",
+                    q.bytes + in_flight
+                );
+                prop_assert_eq!(q.bytes, q.items.iter().map(|i| i.size).sum::<usize>());
+            }
+        }
     }
 }

@@ -85,6 +85,11 @@ pub enum PublishError {
     #[error("the NATS connection is closed (reconnect attempts exhausted or shut down); events can no longer be published on it — create a new connection")]
     Closed,
 
+    /// The publisher was closed ([`Publisher::close`](crate::Publisher::close)
+    /// or the connection's shutdown).
+    #[error("this publisher was closed (Publisher::close or Connection::shutdown) and takes no more events; build a new publisher to publish again")]
+    PublisherClosed,
+
     /// The client refused to send.
     #[error("the NATS client could not send the event: {0}; the connection is closing or closed — check its state (Connection::state) and retry once it is connected, or publish on a new connection if it was shut down")]
     Send(String),

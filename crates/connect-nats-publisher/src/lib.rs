@@ -45,6 +45,11 @@
 //!   ([`BufferStats`]) and logged. A publish never blocks past its timeout.
 //!   Events already written to a socket that dies are lost (async-nats
 //!   discards unflushed bytes on reconnect); use JetStream when that matters.
+//! - Closing: [`Publisher::close`] flushes the buffer and waits for the
+//!   JetStream publishes in flight, within a timeout, and returns a
+//!   [`CloseReport`] of what was lost. `Connection::shutdown` closes every
+//!   publisher on the connection first and returns an error when events
+//!   were lost. A dropped `PendingAck` still retries to its deadline.
 //!
 //! With the cargo feature `otel`, every message also carries the current
 //! span's W3C trace context (`traceparent`, `tracestate`): see [`otel`].
@@ -56,6 +61,7 @@
 #[cfg(feature = "jetstream")]
 mod acks;
 mod buffer;
+mod close;
 mod deadline;
 mod error;
 mod event_publisher;
@@ -74,6 +80,7 @@ mod subject;
 mod template;
 
 pub use buffer::BufferStats;
+pub use close::{CloseReport, FailedPublish};
 /// The wire format, defined in `connect-nats-core` (re-exported here for
 /// publishing code).
 pub use connect_nats_core::envelope::{

@@ -1,6 +1,7 @@
 //! The publisher: envelope, headers, validation, core publishing with the
 //! disconnected buffer. JetStream sending lives in `jetstream/`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,7 +49,9 @@ pub(crate) struct Inner {
     pub(crate) options: PublisherOptions,
     templates: Templates,
     base_header_len: usize,
-    buffer: Arc<CoreBuffer>,
+    pub(crate) buffer: Arc<CoreBuffer>,
+    /// Set by `close`: no new events are taken.
+    pub(crate) closed: AtomicBool,
     /// Metric handles (no-ops without the `metrics` feature).
     pub(crate) metrics: PublishMetrics,
     #[cfg(feature = "jetstream")]
@@ -159,18 +162,20 @@ impl Publisher {
             options.publish_timeout,
             metrics.clone(),
         ));
-        Publisher {
-            inner: Arc::new(Inner {
-                #[cfg(feature = "jetstream")]
-                js: crate::jetstream::JsState::new(&options),
-                connection,
-                templates,
-                base_header_len,
-                buffer,
-                options,
-                metrics,
-            }),
-        }
+        let inner = Arc::new(Inner {
+            #[cfg(feature = "jetstream")]
+            js: crate::jetstream::JsState::new(&options),
+            connection,
+            templates,
+            base_header_len,
+            buffer,
+            closed: AtomicBool::new(false),
+            options,
+            metrics,
+        });
+        let drain: std::sync::Weak<Inner> = Arc::downgrade(&inner);
+        inner.connection.register_drain(drain);
+        Publisher { inner }
     }
 
     /// The options in force.
@@ -200,6 +205,7 @@ impl Publisher {
         &self,
         message: Outgoing<'_, T>,
     ) -> Result<CoreDelivery, PublishError> {
+        self.check_open()?;
         validate_publish_subject(message.subject())?;
         let (template, payload) = self.parts(&message)?;
         let header_len =
@@ -291,6 +297,15 @@ impl Publisher {
             len += HEADER_MSG_ID.len() + msg_id_len + HEADER_LINE_EXTRA;
         }
         len
+    }
+
+    /// Refuses events once the publisher is closed.
+    #[inline]
+    pub(crate) fn check_open(&self) -> Result<(), PublishError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(PublishError::PublisherClosed);
+        }
+        Ok(())
     }
 
     /// Refuses messages over the server's max_payload.

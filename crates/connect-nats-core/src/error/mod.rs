@@ -97,6 +97,15 @@ pub enum ConnectError {
         /// The timeout that expired.
         timeout: Duration,
     },
+    /// A publisher registered on the connection could not deliver every
+    /// event it held before the shutdown timeout.
+    #[error(
+        "NATS shutdown lost {lost} buffered publisher event(s) it could not deliver in time; give shutdown more time, or call Publisher::close first to see which"
+    )]
+    ShutdownLostEvents {
+        /// Events dropped or not acknowledged.
+        lost: u64,
+    },
 }
 
 impl ConnectError {
@@ -111,6 +120,7 @@ impl ConnectError {
             ConnectError::Timeout { .. } => "timeout",
             ConnectError::Closed { .. } => "closed",
             ConnectError::ShutdownTimeout { .. } => "shutdown_timeout",
+            ConnectError::ShutdownLostEvents { .. } => "shutdown_lost_events",
         }
     }
 
@@ -195,6 +205,7 @@ mod tests {
             ConnectError::ShutdownTimeout {
                 timeout: Duration::from_secs(1),
             },
+            ConnectError::ShutdownLostEvents { lost: 3 },
             ConnectError::invalid("NATS_TLS_CA", "no certificate in file"),
             ConnectError::Timeout {
                 servers: "x".into(),

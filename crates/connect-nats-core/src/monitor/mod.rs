@@ -82,6 +82,8 @@ pub(crate) struct Monitor {
     tls: bool,
     /// Metric handles (no-ops without the `metrics` feature).
     pub(crate) metrics: ConnectionMetrics,
+    /// What `shutdown` drains before closing (publishers).
+    pub(crate) drains: crate::shutdown::Drains,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,6 +118,7 @@ impl Monitor {
             auth_kind: config.auth().kind(),
             tls: config.tls_wanted(),
             metrics: ConnectionMetrics::new(config.client_id()),
+            drains: crate::shutdown::Drains::default(),
         }
     }
 

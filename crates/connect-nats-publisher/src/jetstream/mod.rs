@@ -17,19 +17,22 @@ mod batch;
 mod pending;
 mod retry;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use async_nats::jetstream::context::Context;
 use async_nats::HeaderValue;
 use connect_nats_core::ConnectionState;
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::time::Instant;
 
 pub(crate) use pending::settle;
 pub use pending::PendingAck;
 
 use crate::acks::AckRouter;
+use crate::close::FailedPublish;
 use crate::deadline::deadline_after;
 use crate::error::PublishError;
 use crate::message::Outgoing;
@@ -42,11 +45,27 @@ use retry::{send_once, Attempt, Job, MsgId};
 /// Length of a NUID, the default `Nats-Msg-Id` of a JetStream publish.
 const NUID_LEN: usize = 22;
 
-/// A publisher's JetStream state: the ack window, the context, the router.
+/// How long `close` waits past its deadline for cut-off publishes to
+/// record their outcome.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// A publisher's JetStream state: the ack window, the context, the router,
+/// and what `close` needs.
 pub(crate) struct JsState {
     window: Arc<Semaphore>,
     context: OnceLock<Context>,
     router: tokio::sync::OnceCell<Arc<AckRouter>>,
+    /// Set by `close`: when publishes in flight stop retrying.
+    stop: watch::Sender<Option<Instant>>,
+    /// Outcomes of publishes that finished while closing.
+    outcomes: Mutex<ClosingOutcomes>,
+}
+
+/// Outcomes of the publishes that finished after `close` began.
+#[derive(Default)]
+pub(crate) struct ClosingOutcomes {
+    acked: u64,
+    failed: Vec<FailedPublish>,
 }
 
 impl JsState {
@@ -55,6 +74,25 @@ impl JsState {
             window: Arc::new(Semaphore::new(options.window.max(1))),
             context: OnceLock::new(),
             router: tokio::sync::OnceCell::new(),
+            stop: watch::Sender::new(None),
+            outcomes: Mutex::new(ClosingOutcomes::default()),
+        }
+    }
+
+    fn lock_outcomes(&self) -> MutexGuard<'_, ClosingOutcomes> {
+        // Critical sections are single pushes: recover from poison.
+        self.outcomes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a finished publish's outcome if the publisher is closing.
+    pub(crate) fn record(&self, closing: bool, result: Result<(), FailedPublish>) {
+        if !closing {
+            return;
+        }
+        let mut outcomes = self.lock_outcomes();
+        match result {
+            Ok(()) => outcomes.acked += 1,
+            Err(failed) => outcomes.failed.push(failed),
         }
     }
 }
@@ -84,6 +122,7 @@ impl Publisher {
         &self,
         message: Outgoing<'_, T>,
     ) -> Result<PendingAck, PublishError> {
+        self.check_open()?;
         validate_publish_subject(message.subject())?;
         let given_id = message.msg_id().map(msg_id_header).transpose()?;
         let (template, payload) = self.parts(&message)?;
@@ -121,8 +160,17 @@ impl Publisher {
         let (template, header_len) = crate::otel::with_trace_context_template(template, header_len);
         self.check_size(header_len, payload.len())?;
         let inner = &self.inner;
-        let router = Arc::clone(self.ack_router().await?);
         let timeout = inner.options.publish_timeout;
+        // The first publish subscribes to the ack inbox: bounded too.
+        let router = match tokio::time::timeout(timeout, self.ack_router()).await {
+            Ok(router) => Arc::clone(router?),
+            Err(_) => {
+                return Err(PublishError::Timeout {
+                    after: timeout,
+                    during: "subscribing to the JetStream ack inbox (the first JetStream publish)",
+                })
+            }
+        };
         let permit = match Arc::clone(&inner.js.window).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
@@ -140,6 +188,8 @@ impl Publisher {
                 }
             }
         };
+        // `close` may have begun while this waited for its slot.
+        self.check_open()?;
         if inner.connection.state() == ConnectionState::Closed {
             return Err(PublishError::Closed);
         }
@@ -172,10 +222,43 @@ impl Publisher {
             payload,
             started,
             epoch,
+            attempts: AtomicU32::new(u32::from(matches!(first, Attempt::Sent(_)))),
             _permit: permit,
         };
-        Ok(PendingAck::new(
-            inner.metrics.jetstream_ack(started, job.run(first)),
-        ))
+        // The publish completes in its own task, so its retries run to the
+        // deadline whether or not the caller awaits the PendingAck.
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(job.complete(first, tx));
+        Ok(PendingAck::new(async move {
+            rx.await.unwrap_or(Err(PublishError::Closed))
+        }))
     }
+}
+
+/// Stops taking JetStream publishes, lets those in flight retry until
+/// `deadline` (then cuts them off), and reports their outcomes.
+pub(crate) async fn close(inner: &Inner, deadline: Instant) -> JsCloseOutcome {
+    inner.js.stop.send_replace(Some(deadline));
+    let window = u32::try_from(inner.options.window.max(1)).unwrap_or(u32::MAX);
+    // A cut-off publish records its failure at once; the grace only covers
+    // the tasks' scheduling.
+    let grace = deadline_after(deadline, CLOSE_GRACE);
+    let all_done = tokio::time::timeout_at(grace, inner.js.window.acquire_many(window)).await;
+    let unresolved = match all_done {
+        Ok(_) => 0,
+        Err(_) => (inner.options.window - inner.js.window.available_permits()) as u64,
+    };
+    let mut outcomes = inner.js.lock_outcomes();
+    JsCloseOutcome {
+        acked: std::mem::take(&mut outcomes.acked),
+        failed: std::mem::take(&mut outcomes.failed),
+        unresolved,
+    }
+}
+
+/// What `close` learned about the JetStream publishes in flight.
+pub(crate) struct JsCloseOutcome {
+    pub(crate) acked: u64,
+    pub(crate) failed: Vec<FailedPublish>,
+    pub(crate) unresolved: u64,
 }

@@ -10,13 +10,14 @@ use crate::outcome::PublishAck;
 /// The acknowledgement of one pipelined JetStream publish, still to come.
 ///
 /// Await it to learn the outcome: the [`PublishAck`], or an error after the
-/// retries gave up. It holds one slot of the publisher's window until it
-/// completes; dropping it frees the slot, but then nobody learns whether
-/// the event was stored. Await your `PendingAck`s (or use
-/// [`Publisher::publish_all`](crate::Publisher::publish_all)): a caller
-/// holding `window` of them unawaited gets [`PublishError::Timeout`] from
-/// its next publish instead of a hang.
-#[must_use = "a PendingAck must be awaited to learn whether the event was stored"]
+/// retries gave up. The publish runs in its own task and holds one slot of
+/// the publisher's window until it has an outcome, whether or not this is
+/// awaited: dropping it unawaited (fire and forget) still retries until
+/// the retry deadline; a final failure is then logged at WARN with its
+/// `Nats-Msg-Id` and counted in the JetStream outcome metric. With
+/// `window` publishes in flight, the next publish waits for a free slot up
+/// to the publish timeout, then gets [`PublishError::Timeout`].
+#[must_use = "await the PendingAck to learn whether the event was stored"]
 pub struct PendingAck {
     fut: Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>,
 }

@@ -2,15 +2,17 @@
 //! deadline passes, with the same `Nats-Msg-Id` on every attempt.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{HeaderMap, HeaderValue, Subject};
 use bytes::Bytes;
-use tokio::sync::{oneshot, OwnedSemaphorePermit};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use crate::acks::{AckOutcome, AckRouter, Registration};
+use crate::close::FailedPublish;
 use crate::deadline::deadline_after;
 use crate::error::PublishError;
 use crate::outcome::PublishAck;
@@ -113,14 +115,67 @@ pub(super) struct Job {
     pub(super) payload: Bytes,
     pub(super) started: Instant,
     pub(super) epoch: u64,
+    /// How many times it was sent so far.
+    pub(super) attempts: AtomicU32,
+    /// Its window slot, held until the publish has an outcome.
     pub(super) _permit: OwnedSemaphorePermit,
 }
 
+/// Resolves when the publisher's `close` deadline (if one is set) passes.
+async fn stopped(stop: &mut watch::Receiver<Option<Instant>>) {
+    let at = stop.wait_for(Option::is_some).await.ok().and_then(|at| *at);
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Job {
-    pub(super) async fn run(self, first: Attempt) -> Result<PublishAck, PublishError> {
+    /// Runs the publish to its outcome (in its own task), counts it, hands
+    /// it to the [`PendingAck`](super::PendingAck) if that still waits, and
+    /// logs a failure nobody waits for.
+    pub(super) async fn complete(
+        self,
+        first: Attempt,
+        tx: oneshot::Sender<Result<PublishAck, PublishError>>,
+    ) {
+        let mut stop = self.inner.js.stop.subscribe();
+        let result = tokio::select! {
+            result = self.run(first) => result,
+            () = stopped(&mut stop) => Err(self.give_up(
+                "cut off: the publisher closed before an acknowledgement came".to_owned(),
+            )),
+        };
+        let result = self
+            .inner
+            .metrics
+            .jetstream_ack(self.started, std::future::ready(result))
+            .await;
+        let closing = self.inner.closed.load(Ordering::Acquire);
+        self.inner.js.record(
+            closing,
+            match &result {
+                Ok(_) => Ok(()),
+                Err(e) => Err(FailedPublish {
+                    subject: self.subject.to_string(),
+                    msg_id: self.msg_id(),
+                    error: e.to_string(),
+                }),
+            },
+        );
+        if let Err(Err(error)) = tx.send(result) {
+            tracing::warn!(
+                subject = %self.subject,
+                msg_id = %self.msg_id(),
+                %error,
+                "JetStream publish failed and its PendingAck was dropped unawaited"
+            );
+        }
+    }
+
+    async fn run(&self, first: Attempt) -> Result<PublishAck, PublishError> {
         let deadline = deadline_after(self.started, self.inner.options.retry_deadline);
         let ack_timeout = self.inner.options.ack_timeout;
-        let mut attempts: u32 = u32::from(matches!(first, Attempt::Sent(_)));
         let mut attempt = first;
         // When "no responders" was first seen, and the next pause after it.
         let mut no_responders_since: Option<Instant> = None;
@@ -136,7 +191,7 @@ impl Job {
                     // waiting (and new) registration resolves at once, so a
                     // timer is only armed when the deadline is sooner.
                     let result = if deadline.saturating_duration_since(Instant::now())
-                        > ack_timeout + ack_timeout / 2
+                        > ack_timeout.saturating_add(ack_timeout / 2)
                     {
                         Ok(rx.await)
                     } else {
@@ -197,13 +252,10 @@ impl Job {
                 }
                 Attempt::NotSent => "not connected".to_owned(),
             };
-            if !self.wait_connected(deadline).await? {
-                return Err(self.give_up(attempts, last));
+            if !self.wait_connected(deadline).await? || Instant::now() >= deadline {
+                return Err(self.give_up(last));
             }
-            if Instant::now() >= deadline {
-                return Err(self.give_up(attempts, last));
-            }
-            attempts += 1;
+            let attempts = self.attempts.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::debug!(
                 subject = %self.subject,
                 msg_id = %self.msg_id(),
@@ -263,12 +315,13 @@ impl Job {
         self.msg_id.as_str().to_owned()
     }
 
-    fn give_up(&self, attempts: u32, last: String) -> PublishError {
+    fn give_up(&self, last: String) -> PublishError {
+        let attempts = self.attempts.load(Ordering::Relaxed);
         tracing::warn!(
             subject = %self.subject,
             msg_id = %self.msg_id(),
             attempts,
-            "JetStream publish not acknowledged before the retry deadline"
+            "JetStream publish not acknowledged before the retry deadline or close"
         );
         PublishError::NotAcknowledged {
             subject: self.subject.to_string(),
