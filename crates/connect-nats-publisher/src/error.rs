@@ -40,7 +40,7 @@ pub enum PublishError {
     },
 
     /// The message is larger than the server accepts.
-    #[error("event of {size} bytes (payload + headers) exceeds the server's max_payload of {max_payload} bytes; send a smaller event (e.g. a reference to the data) or raise max_payload on the server")]
+    #[error("event of {size} bytes (payload + headers) is over the server's max_payload of {max_payload}; send less (a reference to the data) or raise max_payload")]
     PayloadTooLarge {
         /// Size of payload plus headers, in bytes.
         size: usize,
@@ -53,7 +53,7 @@ pub enum PublishError {
     Serialize(String),
 
     /// Not connected, and the disconnected buffer has no room under its policy.
-    #[error("not connected and the disconnected buffer is full ({messages} messages, {bytes} bytes buffered; policy {policy}); retry later, raise the buffer limits, or choose BufferPolicy::DropOldest")]
+    #[error("not connected and the buffer is full ({messages} events, {bytes} bytes; policy {policy}); retry later or raise the buffer limits")]
     BufferFull {
         /// The policy that refused the event.
         policy: &'static str,
@@ -91,7 +91,7 @@ pub enum PublishError {
     PublisherClosed,
 
     /// The client refused to send.
-    #[error("the NATS client could not send the event: {0}; the connection is closing or closed — check its state (Connection::state) and retry once it is connected, or publish on a new connection if it was shut down")]
+    #[error("the NATS client could not send the event: {0}; retry once connected (Connection::state), or use a new connection after a shutdown")]
     Send(String),
 
     /// No JetStream stream captures the subject (the server answered "no
@@ -112,7 +112,7 @@ pub enum PublishError {
     },
 
     /// Retries could not get an acknowledgement before the retry deadline.
-    #[error("JetStream publish to {subject:?} not acknowledged after {attempts} attempt(s) in {elapsed:?} (last error: {last}); the event may or may not be stored — publishing it again with the same Nats-Msg-Id {msg_id:?} is safe within the stream's duplicate window")]
+    #[error("JetStream publish to {subject:?} not acknowledged after {attempts} attempt(s) in {elapsed:?} ({last}); resending with Nats-Msg-Id {msg_id:?} is safe")]
     NotAcknowledged {
         /// The subject published to.
         subject: String,
