@@ -1,45 +1,46 @@
-//! `connect-nats-bench`: connect-nats-publisher against hand-written async-nats, side by side in
-//! one process on one server, with 128-byte event data.
+//! `connect-nats-bench`: connect-nats-publisher against the hand-written async-nats a user
+//! would otherwise write, side by side in one process on one server, with 128-byte event data.
 //!
-//! Three phases, in this order, each scenario run `--rounds` times with the two sides of a ratio
-//! back to back (alternating which goes first); rates are medians, ratios the median of per-round
-//! ratios. Core and pool run before any JetStream traffic: the server writes its file store
-//! behind, and that background work skewed interleaved core rounds by up to 2x.
+//! Three phases, in this order, each scenario run `--rounds` times with the sides of a round
+//! back to back (the order reversed every other round); rates are medians, ratios the median
+//! of per-round ratios. Core and pool run before any JetStream traffic: the server writes its
+//! file store behind, and that background work skews core rounds that come after it.
 //!
-//! - core: raw `publish_with_headers` of a pre-serialized envelope with pre-built headers, vs
-//!   `Publisher::event(…).core()` (which serializes and builds headers per event);
+//! - core (`core_nats.rs`), under both header policies: `Publisher::event(…).core()` vs the
+//!   hand-written equivalent (the same `Event` serialized with serde_json per message, one
+//!   pre-built `HeaderMap` cloned per message, none for `minimal`); raw `publish` of one
+//!   pre-serialized envelope, with and without headers, for reference. Each run ends when the
+//!   server has processed every message (a round trip after the flush);
 //! - pool (`pool.rs`): 8 concurrent tasks publishing core events over one connection vs a
-//!   `ConnectionPool` of 4 (`PooledPublisher`), with raw async-nats for reference;
-//! - JetStream: raw publish awaiting each ack in turn (the original library's way), raw with a
-//!   hand-written window of in-flight `PublishAckFuture`s, and `Publisher::publish_all`.
+//!   `ConnectionPool` of 4 (`PooledPublisher`), and the same routing hand-written;
+//! - JetStream (`js.rs`): raw publish awaiting each ack in turn, raw with a hand-written window
+//!   of in-flight `PublishAckFuture`s, and `Publisher::publish_all`, all with the same headers
+//!   (only a unique `Nats-Msg-Id`).
 //!
-//! The raw JetStream runs send the same message as the publisher (pre-serialized envelope, the
-//! same headers and a unique `Nats-Msg-Id` each), so the ratios measure the library's overhead.
+//! `--only` runs a subset; a ratio with a side left out is written as `null`.
 //!
 //! `cargo xtask bench` starts a server and runs this with `--nats-url` and `--out`.
 
+mod core_nats;
+mod js;
 mod pool;
+mod stats;
 
-use std::collections::VecDeque;
-use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::str::FromStr;
-use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, stream};
-use async_nats::{HeaderMap, HeaderName, HeaderValue};
+use async_nats::jetstream::stream;
 use bytes::Bytes;
 use clap::Parser;
-use connect_nats_config::Config;
-use connect_nats_publisher::{
-    Event, Publisher, CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_SERVICE,
-};
+use connect_nats_config::{Config, HeaderPolicy};
+use connect_nats_publisher::{Event, Publisher};
 use serde::Serialize;
+
+use crate::stats::{paired_ratio, shown, verdict};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Compare connect-nats-publisher with raw async-nats on one server.
+/// Compare connect-nats-publisher with hand-written async-nats on one server.
 #[derive(Debug, Parser)]
 #[command(name = "connect-nats-bench")]
 struct Args {
@@ -64,8 +65,9 @@ struct Args {
     /// Rounds per scenario (rates: median; ratios: median of per-round ratios).
     #[arg(long, default_value_t = 9)]
     rounds: usize,
-    /// Run only these scenarios (diagnostics): raw_core, publisher_core, raw_js_sequential,
-    /// raw_js_pipelined, publisher_js, pool. Ratios of skipped scenarios are meaningless.
+    /// Run only these scenarios (diagnostics): handwritten_minimal, publisher_minimal,
+    /// publisher_full, handwritten_full, raw_core_noheaders, raw_core, pool,
+    /// raw_js_sequential, raw_js_pipelined, publisher_js. Ratios with a side left out are null.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Stream storage: file (like the real streams) or memory.
@@ -75,9 +77,6 @@ struct Args {
 
 const SERVICE: &str = "connect-bench";
 const EVENT_TYPE: &str = "bench.event";
-const CORE_SUBJECT: &str = "bench.core.event";
-const JS_SUBJECT: &str = "bench.js.event";
-const STREAM: &str = "CONNECT_BENCH";
 
 /// Event data serializing to exactly 128 bytes of JSON.
 #[derive(Debug, Clone, Serialize)]
@@ -124,59 +123,14 @@ impl Args {
     fn runs(&self, name: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|o| o == name)
     }
-
-    /// The rate `run` measures, or 0 when `--only` leaves scenario `name` out.
-    async fn measure(
-        &self,
-        name: &str,
-        run: impl Future<Output = Result<f64, BoxError>>,
-    ) -> Result<f64, BoxError> {
-        if self.runs(name) {
-            run.await
-        } else {
-            Ok(0.0)
-        }
-    }
 }
 
-/// Runs the two sides of a ratio back to back and returns their rates as `(a, b)`: `a` goes
-/// first in odd rounds and `b` in even ones, so drift in machine load favours neither.
-async fn back_to_back(
-    round: usize,
-    a: impl Future<Output = Result<f64, BoxError>>,
-    b: impl Future<Output = Result<f64, BoxError>>,
-) -> Result<(f64, f64), BoxError> {
-    if round % 2 == 1 {
-        let a = a.await?;
-        Ok((a, b.await?))
-    } else {
-        let b = b.await?;
-        Ok((a.await?, b))
-    }
-}
-
-#[derive(Default)]
-struct Samples(Vec<f64>);
-
-impl Samples {
-    fn median(&self) -> f64 {
-        let mut v = self.0.clone();
-        v.sort_by(f64::total_cmp);
-        if v.is_empty() {
-            0.0
-        } else {
-            v[v.len() / 2]
-        }
-    }
-}
-
-/// Median over rounds of `a[i] / b[i]`.
-fn paired_ratio(a: &Samples, b: &Samples) -> f64 {
-    Samples(a.0.iter().zip(&b.0).map(|(a, b)| a / b.max(1e-9)).collect()).median()
-}
-
-fn rate(n: usize, took: Duration) -> f64 {
-    n as f64 / took.as_secs_f64().max(1e-9)
+/// One row of the ratio table and its `results.json` key.
+struct Ratio {
+    key: &'static str,
+    value: Option<f64>,
+    /// `None`: reported, no target.
+    target: Option<f64>,
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
@@ -193,26 +147,19 @@ async fn run(args: Args) -> Result<(), BoxError> {
         "memory" => stream::StorageType::Memory,
         _ => stream::StorageType::File,
     };
-    let publisher = Publisher::builder(connection.clone())
-        .service_name(SERVICE)
-        .window(args.window)
-        .build();
+    let publisher_for = |policy: HeaderPolicy| {
+        Publisher::builder(connection.clone())
+            .service_name(SERVICE)
+            .window(args.window)
+            .headers(policy)
+            .build()
+    };
+    let minimal = publisher_for(HeaderPolicy::Minimal);
+    let full = publisher_for(HeaderPolicy::Full);
     let data = data();
     let data_len = serde_json::to_vec(&data)?.len();
     let envelope = Bytes::from(Event::new(EVENT_TYPE, data.clone(), SERVICE).to_vec()?);
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        HeaderName::from_static(HEADER_CONTENT_TYPE),
-        HeaderValue::from_str(CONTENT_TYPE_JSON)?,
-    );
-    headers.insert(
-        HeaderName::from_static(HEADER_SERVICE),
-        HeaderValue::from_str(SERVICE)?,
-    );
-    headers.insert(
-        HeaderName::from_static(HEADER_EVENT_TYPE),
-        HeaderValue::from_str(EVENT_TYPE)?,
-    );
+    let headers = core_nats::full_headers()?;
 
     eprintln!(
         "connect-nats-bench: server {server_version}, data {data_len} B, envelope {} B, window {}, {} rounds, {:?} storage",
@@ -222,147 +169,121 @@ async fn run(args: Args) -> Result<(), BoxError> {
         storage
     );
 
-    let (mut rc, mut pc, mut rs, mut rp, mut pj) = (
-        Samples::default(),
-        Samples::default(),
-        Samples::default(),
-        Samples::default(),
-        Samples::default(),
-    );
+    // Phase 1, core; phase 2, the pool (core publishing too); phase 3, JetStream.
+    let setup = core_nats::CoreSetup {
+        client: &client,
+        minimal: &minimal,
+        full: &full,
+        headers: &headers,
+        envelope: &envelope,
+        data: &data,
+    };
+    let c = core_nats::phase(&args, &setup).await?;
+    let pool_results = pool::scenario(&args, &config).await?;
+    let j = js::phase(&args, &client, &minimal, &envelope, &data, storage).await?;
 
-    // Phase 1, core. Every core run comes before any JetStream traffic: the
-    // server writes its file store behind, and that background work skewed
-    // core rounds by up to 2x when the phases were interleaved.
-    raw_core(&client, &headers, &envelope, 20_000).await?;
-    publisher_core(&publisher, &data, 20_000).await?;
-    for round in 1..=args.rounds {
-        let (raw, ours) = back_to_back(
-            round,
-            args.measure(
-                "raw_core",
-                raw_core(&client, &headers, &envelope, args.core_messages),
-            ),
-            args.measure(
-                "publisher_core",
-                publisher_core(&publisher, &data, args.core_messages),
-            ),
-        )
-        .await?;
-        rc.0.push(raw);
-        pc.0.push(ours);
-        eprintln!(
-            "core round {round}: raw {raw:.0} / publisher {ours:.0} msgs/s ({:.2}x)",
-            ours / raw.max(1e-9)
+    let ratio = |key, value, target| Ratio { key, value, target };
+    let ratios = [
+        ratio(
+            "core_publisher_vs_handwritten_minimal",
+            paired_ratio(&c.publisher_minimal, &c.handwritten_minimal),
+            Some(0.95),
+        ),
+        ratio(
+            "core_publisher_vs_handwritten_full",
+            paired_ratio(&c.publisher_full, &c.handwritten_full),
+            Some(0.95),
+        ),
+        ratio(
+            "core_minimal_vs_full",
+            paired_ratio(&c.publisher_minimal, &c.publisher_full),
+            Some(2.5),
+        ),
+        ratio(
+            "js_publisher_vs_raw_pipelined",
+            paired_ratio(&j.publisher, &j.raw_pipelined),
+            Some(0.95),
+        ),
+        ratio(
+            "js_publisher_vs_sequential",
+            paired_ratio(&j.publisher, &j.sequential),
+            None,
+        ),
+        ratio(
+            "pool_gain_vs_raw_pool_gain",
+            pool_results.gain_vs_raw,
+            Some(0.9),
+        ),
+    ];
+
+    let row = |name: &str, minimal: Option<f64>, full: Option<f64>| {
+        println!(
+            "| {name:<58} | {:>11} | {:>11} |",
+            shown(minimal, 0),
+            shown(full, 0)
+        );
+    };
+    println!();
+    println!(
+        "| core, msgs/s                                               |     minimal |        full |"
+    );
+    println!(
+        "|------------------------------------------------------------|-------------|-------------|"
+    );
+    row(
+        "publisher: event(…).core()",
+        c.publisher_minimal.median(),
+        c.publisher_full.median(),
+    );
+    row(
+        "hand-written: serde_json per message, cloned HeaderMap",
+        c.handwritten_minimal.median(),
+        c.handwritten_full.median(),
+    );
+    row(
+        "raw: one pre-serialized envelope (reference)",
+        c.raw_noheaders.median(),
+        c.raw_full.median(),
+    );
+    println!();
+    println!("| JetStream (Nats-Msg-Id only), msgs/s                       |      msgs/s |");
+    println!("|------------------------------------------------------------|-------------|");
+    for (name, samples) in [
+        ("raw async-nats, each ack awaited in turn", &j.sequential),
+        ("raw async-nats, hand-written window", &j.raw_pipelined),
+        ("publisher, publish_all", &j.publisher),
+    ] {
+        println!("| {name:<58} | {:>11} |", shown(samples.median(), 0));
+    }
+    println!();
+    println!("| ratio                                 |  value | target  | result       |");
+    println!("|---------------------------------------|--------|---------|--------------|");
+    for r in &ratios {
+        let (target, result) = match r.target {
+            Some(t) => (format!(">= {t}"), verdict(r.value, t)),
+            None => ("—".to_owned(), "reported"),
+        };
+        println!(
+            "| {:<37} | {:>6} | {target:<7} | {result:<12} |",
+            r.key,
+            shown(r.value, 2)
         );
     }
-
-    // Phase 2, the pool (core publishing too, so still before JetStream).
-    let pool_results = pool::scenario(&args, &config, &headers, &envelope).await?;
-
-    // Phase 3, JetStream.
-    let js = jetstream::new(client.clone());
-    let _ = js.delete_stream(STREAM).await;
-    js.create_stream(stream::Config {
-        name: STREAM.to_owned(),
-        subjects: vec!["bench.js.>".to_owned()],
-        storage,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| format!("create stream {STREAM}: {e}"))?;
-    raw_js_window(&js, &headers, &envelope, 2_000, args.window).await?;
-    publisher_js(&publisher, &data, 2_000).await?;
-    for round in 1..=args.rounds {
-        purge(&js).await?;
-        let sequential = args
-            .measure(
-                "raw_js_sequential",
-                raw_js_sequential(&js, &headers, &envelope, args.js_sequential_messages),
-            )
-            .await?;
-        // Each side starts from an empty stream.
-        let (raw, ours) = back_to_back(
-            round,
-            async {
-                purge(&js).await?;
-                args.measure(
-                    "raw_js_pipelined",
-                    raw_js_window(&js, &headers, &envelope, args.js_messages, args.window),
-                )
-                .await
-            },
-            async {
-                purge(&js).await?;
-                args.measure(
-                    "publisher_js",
-                    publisher_js(&publisher, &data, args.js_messages),
-                )
-                .await
-            },
-        )
-        .await?;
-        rs.0.push(sequential);
-        rp.0.push(raw);
-        pj.0.push(ours);
-        eprintln!(
-            "JetStream round {round}: sequential {sequential:.0} / raw window {raw:.0} / publisher {ours:.0} msgs/s"
-        );
-    }
-    let _ = js.delete_stream(STREAM).await;
-
-    let raw_core_msgs_per_s = rc.median();
-    let publisher_core_msgs_per_s = pc.median();
-    let raw_js_sequential_msgs_per_s = rs.median();
-    let raw_js_pipelined_msgs_per_s = rp.median();
-    let publisher_js_msgs_per_s = pj.median();
-    // Ratios: the median of per-round ratios (the two sides of a ratio ran
-    // back to back, under the same machine load).
-    let core_publisher_vs_raw = paired_ratio(&pc, &rc);
-    let js_publisher_vs_sequential = paired_ratio(&pj, &rs);
-    let js_publisher_vs_raw_pipelined = paired_ratio(&pj, &rp);
-
-    let check = |ok: bool| if ok { "ok" } else { "BELOW TARGET" };
-    println!();
-    println!("| scenario                                   |      msgs/s |");
-    println!("|--------------------------------------------|-------------|");
-    println!("| core: raw async-nats (pre-serialized)      | {raw_core_msgs_per_s:>11.0} |");
-    println!("| core: event(…).core()                      | {publisher_core_msgs_per_s:>11.0} |");
-    println!(
-        "| JetStream: raw, each ack awaited in turn   | {raw_js_sequential_msgs_per_s:>11.0} |"
-    );
-    println!(
-        "| JetStream: raw, hand-written window        | {raw_js_pipelined_msgs_per_s:>11.0} |"
-    );
-    println!("| JetStream: publisher, pipelined            | {publisher_js_msgs_per_s:>11.0} |");
-    println!();
-    println!("| ratio                          |  value | target | result       |");
-    println!("|--------------------------------|--------|--------|--------------|");
-    println!(
-        "| core_publisher_vs_raw          | {core_publisher_vs_raw:>6.2} | >= 0.9 | {:<12} |",
-        check(core_publisher_vs_raw >= 0.9)
-    );
-    println!(
-        "| js_publisher_vs_sequential     | {js_publisher_vs_sequential:>6.1} | >= 20  | {:<12} |",
-        check(js_publisher_vs_sequential >= 20.0)
-    );
-    println!(
-        "| js_publisher_vs_raw_pipelined  | {js_publisher_vs_raw_pipelined:>6.2} | >= 0.9 | {:<12} |",
-        check(js_publisher_vs_raw_pipelined >= 0.9)
-    );
     println!(
         "server {server_version}; window {}; median of {} rounds",
         args.window, args.rounds
     );
 
     let mut results = serde_json::json!({
-        "raw_core_msgs_per_s": raw_core_msgs_per_s,
-        "publisher_core_msgs_per_s": publisher_core_msgs_per_s,
-        "raw_js_sequential_msgs_per_s": raw_js_sequential_msgs_per_s,
-        "raw_js_pipelined_msgs_per_s": raw_js_pipelined_msgs_per_s,
-        "publisher_js_msgs_per_s": publisher_js_msgs_per_s,
-        "core_publisher_vs_raw": core_publisher_vs_raw,
-        "js_publisher_vs_sequential": js_publisher_vs_sequential,
-        "js_publisher_vs_raw_pipelined": js_publisher_vs_raw_pipelined,
+        "raw_core_msgs_per_s": c.raw_full.median(),
+        "raw_core_noheaders_msgs_per_s": c.raw_noheaders.median(),
+        "publisher_core_msgs_per_s": c.publisher_minimal.median(),
+        "publisher_core_full_msgs_per_s": c.publisher_full.median(),
+        "handwritten_core_minimal_msgs_per_s": c.handwritten_minimal.median(),
+        "handwritten_core_full_msgs_per_s": c.handwritten_full.median(),
+        "raw_js_sequential_msgs_per_s": j.sequential.median(),
+        "raw_js_pipelined_msgs_per_s": j.raw_pipelined.median(),
+        "publisher_js_msgs_per_s": j.publisher.median(),
         "server_version": server_version,
         "data_bytes": data_len,
         "envelope_bytes": envelope.len(),
@@ -373,12 +294,24 @@ async fn run(args: Args) -> Result<(), BoxError> {
         "js_sequential_messages": args.js_sequential_messages,
         "storage": args.storage,
         "samples": {
-            "raw_core": rc.0, "publisher_core": pc.0, "raw_js_sequential": rs.0,
-            "raw_js_pipelined": rp.0, "publisher_js": pj.0,
+            "handwritten_core_minimal": c.handwritten_minimal.0,
+            "publisher_core_minimal": c.publisher_minimal.0,
+            "publisher_core_full": c.publisher_full.0,
+            "handwritten_core_full": c.handwritten_full.0,
+            "raw_core_noheaders": c.raw_noheaders.0,
+            "raw_core": c.raw_full.0,
+            "raw_js_sequential": j.sequential.0,
+            "raw_js_pipelined": j.raw_pipelined.0,
+            "publisher_js": j.publisher.0,
         },
     });
-    if let (Some(map), Some(pool)) = (results.as_object_mut(), pool_results.as_object()) {
-        map.extend(pool.clone());
+    if let Some(map) = results.as_object_mut() {
+        for r in &ratios {
+            map.insert(r.key.into(), r.value.into());
+        }
+        if let Some(pool) = pool_results.json.as_object() {
+            map.extend(pool.clone());
+        }
     }
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
@@ -386,118 +319,4 @@ async fn run(args: Args) -> Result<(), BoxError> {
     std::fs::write(&args.out, serde_json::to_vec_pretty(&results)?)?;
     eprintln!("connect-nats-bench: wrote {}", args.out.display());
     Ok(())
-}
-
-async fn purge(js: &jetstream::Context) -> Result<(), BoxError> {
-    js.get_stream(STREAM).await?.purge().await?;
-    Ok(())
-}
-
-/// Raw core: the pre-serialized envelope with pre-built headers, then a flush.
-async fn raw_core(
-    client: &async_nats::Client,
-    headers: &HeaderMap,
-    envelope: &Bytes,
-    n: usize,
-) -> Result<f64, BoxError> {
-    let started = Instant::now();
-    for _ in 0..n {
-        client
-            .publish_with_headers(CORE_SUBJECT, headers.clone(), envelope.clone())
-            .await?;
-    }
-    client.flush().await?;
-    Ok(rate(n, started.elapsed()))
-}
-
-/// The publisher's core path: serialize + headers + validation per event, then a flush.
-async fn publisher_core(
-    publisher: &Publisher,
-    data: &BenchData,
-    n: usize,
-) -> Result<f64, BoxError> {
-    let started = Instant::now();
-    for _ in 0..n {
-        publisher
-            .event(CORE_SUBJECT, EVENT_TYPE, data)
-            .core()
-            .await?;
-    }
-    publisher.connection().client().flush().await?;
-    Ok(rate(n, started.elapsed()))
-}
-
-fn with_msg_id(headers: &HeaderMap, prefix: &str, i: usize) -> Result<HeaderMap, BoxError> {
-    let mut h = headers.clone();
-    h.insert(
-        async_nats::header::NATS_MESSAGE_ID,
-        HeaderValue::from_str(&format!("{prefix}{i}"))?,
-    );
-    Ok(h)
-}
-
-/// Raw JetStream, one ack awaited per publish (the original library's way).
-async fn raw_js_sequential(
-    js: &jetstream::Context,
-    headers: &HeaderMap,
-    envelope: &Bytes,
-    n: usize,
-) -> Result<f64, BoxError> {
-    let prefix = format!("seq-{}-", connect_nats_publisher::now_millis());
-    let started = Instant::now();
-    for i in 0..n {
-        js.publish_with_headers(
-            JS_SUBJECT,
-            with_msg_id(headers, &prefix, i)?,
-            envelope.clone(),
-        )
-        .await?
-        .await?;
-    }
-    Ok(rate(n, started.elapsed()))
-}
-
-/// Raw JetStream with a hand-written window of in-flight ack futures.
-async fn raw_js_window(
-    js: &jetstream::Context,
-    headers: &HeaderMap,
-    envelope: &Bytes,
-    n: usize,
-    window: usize,
-) -> Result<f64, BoxError> {
-    let prefix = format!("win-{}-", connect_nats_publisher::now_millis());
-    let mut in_flight = VecDeque::with_capacity(window);
-    let started = Instant::now();
-    for i in 0..n {
-        if in_flight.len() >= window {
-            if let Some(ack) = in_flight.pop_front() {
-                ack.await?;
-            }
-        }
-        in_flight.push_back(
-            js.publish_with_headers(
-                JS_SUBJECT,
-                with_msg_id(headers, &prefix, i)?,
-                envelope.clone(),
-            )
-            .await?,
-        );
-    }
-    for ack in in_flight {
-        ack.await?;
-    }
-    Ok(rate(n, started.elapsed()))
-}
-
-/// The publisher's pipelined JetStream path (`publish_all`).
-async fn publisher_js(publisher: &Publisher, data: &BenchData, n: usize) -> Result<f64, BoxError> {
-    let started = Instant::now();
-    let results = publisher
-        .publish_all((0..n).map(|_| (JS_SUBJECT, EVENT_TYPE, data)))
-        .await;
-    let took = started.elapsed();
-    if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
-        return Err(format!("publisher JetStream run failed: {e}").into());
-    }
-    Ok(rate(n, took))
 }

@@ -16,7 +16,7 @@ use connect_nats_config::Config;
 use connect_nats_core::{connect, Connection, ConnectionPool};
 use connect_nats_jetstream::{consume, ConsumerSpec, Delivery, HandlerError};
 use connect_nats_publisher::otel::{HEADER_TRACEPARENT, HEADER_TRACESTATE};
-use connect_nats_publisher::{PooledPublisher, Publisher};
+use connect_nats_publisher::{HeaderPolicy, PooledPublisher, Publisher, PublisherOptions};
 use connect_nats_testkit::{bounded, subscribe_registered, NatsServer, ServerConfig};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -276,7 +276,17 @@ async fn core_and_pooled_publishes_carry_the_current_trace_context() {
         let pool = ConnectionPool::connect(&config(&server.url(), "otel-pool"), 2)
             .await
             .expect("pool connects");
-        let pooled = PooledPublisher::new(pool, "notifier");
+        // The plain publisher has the default `minimal` headers, the pooled
+        // one `full`: the trace context is added under both policies.
+        assert_eq!(publisher.options().headers, HeaderPolicy::Minimal);
+        let pooled = PooledPublisher::with_options(
+            pool,
+            PublisherOptions {
+                service_name: "notifier".into(),
+                headers: HeaderPolicy::Full,
+                ..PublisherOptions::default()
+            },
+        );
         // The pool publishes on other connections: the subscription must be
         // registered on the server, not only written to the socket.
         let mut sub = subscribe_registered(connection.client(), "otel.core.>").await;
@@ -333,14 +343,18 @@ async fn core_and_pooled_publishes_carry_the_current_trace_context() {
                 None,
                 "{subject}"
             );
+            let full = subject == "otel.core.pooled";
             assert_eq!(
                 header(msg.headers.as_ref(), "Connect-Service"),
-                Some("notifier"),
-                "{subject}: the standard headers are still there"
+                full.then_some("notifier"),
+                "{subject}: the policy's headers beside the trace context"
             );
         }
         let untraced = &by_subject["otel.core.untraced"];
-        assert_eq!(header(untraced.headers.as_ref(), HEADER_TRACEPARENT), None);
+        assert!(
+            untraced.headers.as_ref().is_none_or(|h| h.is_empty()),
+            "minimal, outside any span: no header at all"
+        );
     })
     .await;
 }

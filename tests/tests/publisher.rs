@@ -13,8 +13,9 @@ use async_nats::jetstream::{self, consumer, stream};
 use connect_nats_config::Config;
 use connect_nats_core::{connect, Connection, ConnectionState};
 use connect_nats_publisher::{
-    BufferLimits, BufferPolicy, CoreDelivery, Envelope, Event, PublishError, Publisher,
-    CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_MSG_ID, HEADER_SERVICE,
+    BufferLimits, BufferPolicy, CoreDelivery, Envelope, Event, HeaderPolicy, PublishError,
+    Publisher, CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_MSG_ID,
+    HEADER_SERVICE,
 };
 use connect_nats_testkit::{bounded, NatsServer, ServerConfig};
 use futures::StreamExt;
@@ -136,13 +137,16 @@ async fn stored_messages(js: &jetstream::Context, name: &str) -> Vec<jetstream::
 // ---- envelope round trips and headers ------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn core_event_round_trip_with_headers() {
+async fn core_event_round_trip_with_full_headers() {
     bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain());
         let conn = connection(&server, "pub-core-rt").await;
         let mut sub = conn.subscribe("connect.>").await.expect("subscribe");
         conn.flush().await.expect("flush");
-        let publisher = Publisher::new(conn.clone(), "connect-auth");
+        let publisher = Publisher::builder(conn.clone())
+            .service_name("connect-auth")
+            .headers(HeaderPolicy::Full)
+            .build();
 
         let sent = publisher
             .event("connect.invite.created", "invite.created", &invite())
@@ -213,12 +217,15 @@ async fn core_event_round_trip_with_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jetstream_event_round_trip_with_headers() {
+async fn jetstream_event_round_trip_with_full_headers() {
     bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain().jetstream());
         let conn = connection(&server, "pub-js-rt").await;
         let js = create_stream(&conn, "EVENTS", &["connect.>"]).await;
-        let publisher = Publisher::new(conn.clone(), "connect-auth");
+        let publisher = Publisher::builder(conn.clone())
+            .service_name("connect-auth")
+            .headers(HeaderPolicy::Full)
+            .build();
 
         let ack = publisher
             .event("connect.invite.created", "invite.created", &invite())
@@ -306,6 +313,137 @@ async fn a_caller_chosen_msg_id_is_stored_once_and_versions_are_kept() {
             .await
             .expect_err("a control character in the id");
         assert!(matches!(err, PublishError::InvalidMsgId { .. }), "{err}");
+    })
+    .await;
+}
+
+/// The names of the headers a message carries, sorted.
+fn header_names(headers: Option<&async_nats::HeaderMap>) -> Vec<String> {
+    let mut names: Vec<String> = headers
+        .map(|h| h.iter().map(|(name, _)| name.to_string()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_header_policies_publish_consume_and_dead_letter() {
+    use connect_nats_jetstream::{consume, dead_letter, ConsumerSpec, Delivery, HandlerError};
+    use connect_nats_testkit::eventually;
+
+    bounded(TEST_TIMEOUT, async {
+        let server = NatsServer::start(ServerConfig::plain().jetstream());
+        for policy in [HeaderPolicy::Minimal, HeaderPolicy::Full] {
+            let name = policy.name();
+            // The policy comes from the config (`NATS_HEADERS`).
+            let config = common::client_builder(
+                &[server.url()],
+                &format!("hp-{name}"),
+                Duration::from_secs(3),
+                None,
+            )
+            .headers(policy)
+            .build()
+            .expect("config");
+            let conn = connect(&config).await.expect("connect");
+            let publisher = Publisher::builder(conn.clone())
+                .service_name("connect-auth")
+                .build();
+            assert_eq!(publisher.options().headers, policy);
+            let stream = format!("HP_{}", name.to_uppercase());
+            let js = create_stream(&conn, &stream, &[&format!("hp.{name}.>")]).await;
+            let dead_stream = format!("HPDEAD_{}", name.to_uppercase());
+            create_stream(&conn, &dead_stream, &[&format!("hpdead.{name}")]).await;
+            let full_names = [HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_SERVICE];
+
+            // Core: no header at all with `minimal`, the three with `full`.
+            let mut sub = conn.subscribe("hpcore.>").await.expect("subscribe");
+            conn.flush().await.expect("flush");
+            publisher
+                .event("hpcore.invite", "invite.created", &invite())
+                .core()
+                .await
+                .expect("core event");
+            let msg = next_msg(&mut sub).await;
+            let event: Event<Invite> = Event::from_slice(&msg.payload).expect("envelope");
+            assert_eq!(event.event_type, "invite.created");
+            assert_eq!(event.meta.by, "connect-auth");
+            let mut want: Vec<String> = match policy {
+                HeaderPolicy::Minimal => Vec::new(),
+                HeaderPolicy::Full => full_names.iter().map(|n| n.to_string()).collect(),
+            };
+            want.sort();
+            assert_eq!(header_names(msg.headers.as_ref()), want, "{name}: core");
+
+            // JetStream: `Nats-Msg-Id` always, the three with `full`.
+            for (subject, event_type) in [("ok", "invite.created"), ("bad", "invite.rejected")] {
+                publisher
+                    .event(&format!("hp.{name}.{subject}"), event_type, &invite())
+                    .send()
+                    .await
+                    .expect("JetStream event");
+            }
+            want.push(HEADER_MSG_ID.to_owned());
+            want.sort();
+            let stored = stored_messages(&js, &stream).await;
+            assert_eq!(stored.len(), 2);
+            for msg in &stored {
+                assert_eq!(
+                    header_names(msg.headers.as_ref()),
+                    want,
+                    "{name}: JetStream"
+                );
+            }
+
+            // The durable consumer decodes both; the rejected one is dead-lettered.
+            let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+            let handler = {
+                let seen = seen.clone();
+                move |delivery: Delivery| {
+                    let seen = seen.clone();
+                    async move {
+                        let event = delivery.event::<Invite>()?;
+                        seen.lock().expect("lock").push(event.event_type.clone());
+                        if event.event_type == "invite.rejected" {
+                            return Err(HandlerError::permanent("rejected"));
+                        }
+                        Ok(())
+                    }
+                }
+            };
+            let spec = ConsumerSpec::new(&stream, format!("hp-{name}"))
+                .dead_letter_subject(format!("hpdead.{name}"));
+            let handle = consume(&js, spec, handler).await.expect("consumer starts");
+            let dead = js.get_stream(&dead_stream).await.expect("dead stream");
+            let letter = eventually(WAIT, "a dead letter", || async {
+                dead.get_raw_message(1).await.ok()
+            })
+            .await;
+            // Handlers run concurrently: the two events come in either order.
+            let both: BTreeSet<String> = ["invite.created", "invite.rejected"]
+                .map(String::from)
+                .into();
+            eventually(WAIT, "both events handled", || async {
+                let seen: BTreeSet<String> = seen.lock().expect("lock").iter().cloned().collect();
+                (seen == both).then_some(())
+            })
+            .await;
+            handle.stop().await;
+            assert_eq!(letter.payload, stored[1].payload, "{name}: payload kept");
+            let kept = |h: &str| letter.headers.get_last(h).map(|v| v.as_str().to_owned());
+            assert_eq!(kept(dead_letter::REASON).as_deref(), Some("permanent"));
+            assert_eq!(
+                kept(dead_letter::ORIGINAL_MSG_ID).as_deref(),
+                header(&stored[1].message, HEADER_MSG_ID),
+                "{name}: the original id"
+            );
+            assert_eq!(
+                kept(HEADER_EVENT_TYPE).as_deref(),
+                policy.is_full().then_some("invite.rejected"),
+                "{name}: the policy's headers are carried over"
+            );
+            conn.shutdown(Duration::from_secs(2)).await.ok();
+        }
     })
     .await;
 }

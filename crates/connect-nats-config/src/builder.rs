@@ -15,6 +15,7 @@ use crate::duration::format_duration;
 use crate::env::{env_layer, EnvSource};
 use crate::error::ConfigError;
 use crate::file::file_layer;
+use crate::headers::HeaderPolicy;
 use crate::layers::{insert_nested, LayerData};
 use crate::model::Config;
 use crate::resolve::{resolve, Merged};
@@ -279,6 +280,11 @@ impl ConfigBuilder {
     /// Custom inbox prefix.
     pub fn inbox_prefix(self, prefix: impl Into<String>) -> Self {
         self.put("inbox_prefix", Value::from(prefix.into()))
+    }
+
+    /// Which headers published messages carry (`NATS_HEADERS`, default `minimal`).
+    pub fn headers(self, policy: HeaderPolicy) -> Self {
+        self.put("headers", Value::from(policy.name()))
     }
 
     /// JetStream domain.

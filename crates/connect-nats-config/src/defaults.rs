@@ -29,6 +29,9 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_PINGS_OUT: u32 = 2;
 /// Largest `NATS_MAX_PINGS_OUT` accepted.
 pub const MAX_PINGS_OUT_LIMIT: u32 = 100;
+/// Default header policy (`NATS_HEADERS`): `minimal`, see
+/// [`HeaderPolicy`](crate::HeaderPolicy).
+pub const DEFAULT_HEADERS: &str = "minimal";
 /// Longest duration any setting accepts: 365 days. Longer values are refused
 /// with [`ConfigError::DurationTooLong`](crate::ConfigError::DurationTooLong),
 /// so no deadline computed from a setting can overflow.

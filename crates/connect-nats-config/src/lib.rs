@@ -39,6 +39,7 @@ pub mod duration;
 mod env;
 mod error;
 mod file;
+mod headers;
 mod layers;
 mod model;
 mod resolve;
@@ -52,12 +53,13 @@ mod urls;
 pub use builder::{ConfigBuilder, Resolved};
 pub use context::ContextInfo;
 pub use defaults::{
-    DefaultValue, DEFAULT_CLIENT_ID, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PINGS_OUT,
-    DEFAULT_PING_INTERVAL, DEFAULT_RECONNECT_MAX_WAIT, DEFAULT_RECONNECT_WAIT, DEFAULT_URL,
-    MAX_DURATION,
+    DefaultValue, DEFAULT_CLIENT_ID, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEADERS,
+    DEFAULT_MAX_PINGS_OUT, DEFAULT_PING_INTERVAL, DEFAULT_RECONNECT_MAX_WAIT,
+    DEFAULT_RECONNECT_WAIT, DEFAULT_URL, MAX_DURATION,
 };
 pub use duration::{parse_duration, DurationError};
 pub use error::{ConfigError, ConfigErrorKind};
+pub use headers::{HeaderPolicy, UnknownHeaderPolicy};
 pub use model::{
     Auth, Config, JetStreamSettings, ReconnectSettings, Scheme, ServerUrl, TlsSettings,
 };

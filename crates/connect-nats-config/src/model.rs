@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::headers::HeaderPolicy;
 use crate::secret::Secret;
 use crate::settings::setting_by_key;
 use crate::source::{Layer, Sources};
@@ -43,6 +44,7 @@ pub struct Config {
     #[serde(with = "crate::duration::serde_human_opt")]
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) inbox_prefix: Option<String>,
+    pub(crate) headers: HeaderPolicy,
     pub(crate) jetstream: JetStreamSettings,
     #[serde(skip)]
     pub(crate) sources: Sources,
@@ -60,6 +62,7 @@ impl PartialEq for Config {
             && self.max_pings_out == other.max_pings_out
             && self.request_timeout == other.request_timeout
             && self.inbox_prefix == other.inbox_prefix
+            && self.headers == other.headers
             && self.jetstream == other.jetstream
     }
 }
@@ -242,6 +245,7 @@ impl Default for Config {
             max_pings_out: DEFAULT_MAX_PINGS_OUT,
             request_timeout: None,
             inbox_prefix: None,
+            headers: HeaderPolicy::default(),
             jetstream: JetStreamSettings::default(),
             sources: Sources::default(),
         }
@@ -310,6 +314,11 @@ impl Config {
     /// Custom inbox prefix (`NATS_INBOX_PREFIX`).
     pub fn inbox_prefix(&self) -> Option<&str> {
         self.inbox_prefix.as_deref()
+    }
+
+    /// Which headers published messages carry (`NATS_HEADERS`, default `minimal`).
+    pub fn headers(&self) -> HeaderPolicy {
+        self.headers
     }
 
     /// JetStream settings.

@@ -3,8 +3,8 @@
 //!
 //! [`Merged`] reads typed values key by key (stream declarations included);
 //! [`resolve`] checks them by concern: [`auth`], [`tls`], [`timing`]
-//! (reconnect, timeouts, PINGs) and [`names`] (client id and subject
-//! prefixes); [`values`] describes raw values for errors.
+//! (reconnect, timeouts, PINGs) and [`names`] (client id, subject
+//! prefixes and the header policy); [`values`] describes raw values for errors.
 
 mod auth;
 mod names;
@@ -30,7 +30,7 @@ use crate::streams::StreamSpec;
 use crate::urls::parse_servers;
 
 use auth::resolve_auth;
-use names::resolve_names;
+use names::{resolve_headers, resolve_names};
 use timing::resolve_timing;
 use tls::resolve_tls;
 use values::{actual_kind, display_value, int_of, kind_of, num_text};
@@ -394,6 +394,7 @@ pub(crate) fn resolve(merged: &Merged) -> Result<(Config, Sources), ConfigError>
     let tls = resolve_tls(merged, &servers, url_origin.as_ref())?;
     let timing = resolve_timing(merged, &defaults)?;
     let names = resolve_names(merged, &defaults.client_id)?;
+    let headers = resolve_headers(merged)?;
     let streams = merged.streams()?.map(|f| f.value).unwrap_or_default();
 
     let config = Config {
@@ -407,6 +408,7 @@ pub(crate) fn resolve(merged: &Merged) -> Result<(Config, Sources), ConfigError>
         max_pings_out: timing.max_pings_out,
         request_timeout: timing.request_timeout,
         inbox_prefix: names.inbox_prefix,
+        headers,
         jetstream: JetStreamSettings {
             domain: names.domain,
             api_prefix: names.api_prefix,

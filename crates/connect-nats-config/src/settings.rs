@@ -6,9 +6,9 @@
 //! the table in `docs/configuration.md` (a test keeps the two identical).
 
 use crate::defaults::{
-    DefaultValue, DEFAULT_CLIENT_ID, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PINGS_OUT,
-    DEFAULT_MAX_RECONNECTS, DEFAULT_PING_INTERVAL, DEFAULT_RECONNECT_MAX_WAIT,
-    DEFAULT_RECONNECT_WAIT, DEFAULT_URL,
+    DefaultValue, DEFAULT_CLIENT_ID, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEADERS,
+    DEFAULT_MAX_PINGS_OUT, DEFAULT_MAX_RECONNECTS, DEFAULT_PING_INTERVAL,
+    DEFAULT_RECONNECT_MAX_WAIT, DEFAULT_RECONNECT_WAIT, DEFAULT_URL,
 };
 
 /// Environment variable naming the config file to read.
@@ -252,6 +252,14 @@ pub const SETTINGS: &[Setting] = &[
         None,
         false,
         "JetStream API prefix (instead of a domain).",
+    ),
+    setting(
+        "headers",
+        "NATS_HEADERS",
+        None,
+        Some(DefaultValue::Text(DEFAULT_HEADERS)),
+        false,
+        "Headers on published messages: `minimal` (JetStream messages carry only `Nats-Msg-Id`, core messages none) or `full` (adds `Content-Type`, `Connect-Service`, `Connect-Event-Type`). The envelope holds the type and service either way.",
     ),
     Setting {
         key: "jetstream.streams",

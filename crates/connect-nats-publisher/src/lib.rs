@@ -22,14 +22,23 @@
 //! - [`EventPublisher`]: the trait service code is written against;
 //!   [`InMemoryPublisher`] implements it for unit tests without a server.
 //!
-//! ## Headers on every message
+//! ## Headers: a policy
 //!
-//! | header | value |
-//! |---|---|
-//! | `Connect-Event-Type` ([`HEADER_EVENT_TYPE`]) | the event type (events only) |
-//! | `Connect-Service` ([`HEADER_SERVICE`]) | the publishing service's name |
-//! | `Content-Type` | `application/json` |
-//! | `Nats-Msg-Id` ([`HEADER_MSG_ID`]) | a unique NUID on JetStream, or the id given with `.msg_id(…)` (also sent on core then); the same on every retry |
+//! The envelope already holds the event type and the service, so by default
+//! ([`HeaderPolicy::Minimal`], `NATS_HEADERS=minimal`) a JetStream message
+//! carries only `Nats-Msg-Id` and a core message carries no header at all.
+//! [`HeaderPolicy::Full`] adds the other three, as the Go library did:
+//!
+//! | header | value | sent with |
+//! |---|---|---|
+//! | `Nats-Msg-Id` ([`HEADER_MSG_ID`]) | a unique NUID on JetStream, or the id given with `.msg_id(…)` (also sent on core then); the same on every retry | both policies |
+//! | `Connect-Event-Type` ([`HEADER_EVENT_TYPE`]) | the event type (events only) | `full` |
+//! | `Connect-Service` ([`HEADER_SERVICE`]) | the publishing service's name | `full` |
+//! | `Content-Type` | `application/json` | `full` |
+//!
+//! Headers cost: async-nats clones and encodes a header map per message,
+//! which on a small core publish costs more than the publish itself (see
+//! docs/publishing.md).
 //!
 //! ## Guarantees
 //!
@@ -51,8 +60,9 @@
 //!   publisher on the connection first and returns an error when events
 //!   were lost. A dropped `PendingAck` still retries to its deadline.
 //!
-//! With the cargo feature `otel`, every message also carries the current
-//! span's W3C trace context (`traceparent`, `tracestate`): see [`otel`].
+//! With the cargo feature `otel`, a message published inside a span also
+//! carries its W3C trace context (`traceparent`, `tracestate`), whatever the
+//! policy: see [`otel`].
 //!
 //! Building with no features compiles no JetStream code: `.send()`,
 //! `.send_async()` and `publish_all` do not exist without the `jetstream`
@@ -95,8 +105,8 @@ pub use jetstream::PendingAck;
 pub use memory::{InMemoryPublisher, RecordedEvent, IN_MEMORY_STREAM};
 pub use message::{Outgoing, PublishBuilder};
 pub use options::{
-    BufferLimits, BufferPolicy, PublisherOptions, DEFAULT_ACK_TIMEOUT, DEFAULT_PUBLISH_TIMEOUT,
-    DEFAULT_RETRY_DEADLINE, DEFAULT_WINDOW,
+    BufferLimits, BufferPolicy, HeaderPolicy, PublisherOptions, DEFAULT_ACK_TIMEOUT,
+    DEFAULT_PUBLISH_TIMEOUT, DEFAULT_RETRY_DEADLINE, DEFAULT_WINDOW,
 };
 pub use outcome::{CoreDelivery, PublishAck, Route};
 pub use pool::PooledPublisher;

@@ -1,7 +1,9 @@
-//! Publisher options: window, timeouts, disconnected buffer.
+//! Publisher options: header policy, window, timeouts, disconnected buffer.
 
 use std::fmt;
 use std::time::Duration;
+
+pub use connect_nats_core::config::HeaderPolicy;
 
 /// What a core publish does when the connection is down and the
 /// disconnected buffer is full.
@@ -82,6 +84,9 @@ pub const DEFAULT_RETRY_DEADLINE: Duration = Duration::from_secs(30);
 pub struct PublisherOptions {
     /// The `meta.by` and `Connect-Service` value.
     pub service_name: String,
+    /// Which headers each message carries; [`Publisher::builder`](crate::Publisher::builder)
+    /// takes it from the config (`NATS_HEADERS`, default `minimal`).
+    pub headers: HeaderPolicy,
     /// Most JetStream acknowledgements awaited at once (pipelining window).
     pub window: usize,
     /// Longest time a publish call blocks handing the event over (to the
@@ -103,6 +108,7 @@ impl Default for PublisherOptions {
     fn default() -> Self {
         PublisherOptions {
             service_name: connect_nats_core::config::DEFAULT_CLIENT_ID.to_owned(),
+            headers: HeaderPolicy::default(),
             window: DEFAULT_WINDOW,
             publish_timeout: DEFAULT_PUBLISH_TIMEOUT,
             ack_timeout: DEFAULT_ACK_TIMEOUT,

@@ -1,7 +1,7 @@
 //! W3C trace context on published messages (cargo feature `otel`).
 //!
 //! With the feature on, every publish — core and JetStream, events and plain
-//! JSON — reads the OpenTelemetry span context of the current `tracing` span
+//! JSON, whatever the [`HeaderPolicy`](crate::HeaderPolicy) — reads the OpenTelemetry span context of the current `tracing` span
 //! (through `tracing-opentelemetry`; when that span has none, the
 //! OpenTelemetry context current on this thread) and, when it holds a valid
 //! span, adds two headers:
@@ -50,7 +50,7 @@ mod enabled {
 
     pub use connect_nats_core::envelope::{HEADER_TRACEPARENT, HEADER_TRACESTATE};
 
-    use crate::publisher::HEADER_LINE_EXTRA;
+    use crate::template::HEADER_LINE_EXTRA;
 
     const NAME_TRACEPARENT: HeaderName = HeaderName::from_static(HEADER_TRACEPARENT);
     const NAME_TRACESTATE: HeaderName = HeaderName::from_static(HEADER_TRACESTATE);
@@ -133,6 +133,16 @@ mod enabled {
         added
     }
 
+    /// The wire length of a header block of `len` bytes after `added` bytes
+    /// of header lines (a block that was empty gains its frame too).
+    fn grown(len: usize, added: usize) -> usize {
+        if len == 0 {
+            crate::template::header_block_len(added)
+        } else {
+            len + added
+        }
+    }
+
     /// `headers` with the current trace context, and their wire length.
     #[inline]
     pub(crate) fn with_trace_context(
@@ -142,7 +152,7 @@ mod enabled {
         match current_span_context() {
             Some(span) => {
                 let added = inject(&span, &mut headers);
-                (headers, header_len + added)
+                (headers, grown(header_len, added))
             }
             None => (headers, header_len),
         }
@@ -163,7 +173,7 @@ mod enabled {
                 let added = inject(&span, &mut headers);
                 (
                     std::sync::Arc::new(template.with_headers(headers)),
-                    header_len + added,
+                    grown(header_len, added),
                 )
             }
             None => (template, header_len),

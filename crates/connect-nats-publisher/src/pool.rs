@@ -69,13 +69,19 @@ impl std::fmt::Debug for PooledPublisher {
 }
 
 impl PooledPublisher {
-    /// A pooled publisher with default options, publishing as
-    /// `service_name`.
+    /// A pooled publisher with default options and the config's header
+    /// policy, publishing as `service_name`.
     pub fn new(pool: ConnectionPool, service_name: impl Into<String>) -> PooledPublisher {
+        let headers = pool
+            .connections()
+            .first()
+            .map(|c| c.config().headers())
+            .unwrap_or_default();
         PooledPublisher::with_options(
             pool,
             PublisherOptions {
                 service_name: service_name.into(),
+                headers,
                 ..PublisherOptions::default()
             },
         )

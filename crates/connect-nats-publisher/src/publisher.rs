@@ -23,12 +23,9 @@ use crate::metrics::PublishMetrics;
 use crate::options::{BufferLimits, BufferPolicy, PublisherOptions};
 use crate::outcome::CoreDelivery;
 use crate::subject::validate_publish_subject;
-use crate::template::{encode_plain, with_msg_id, HeaderTemplate, Templates};
-
-/// `NATS/1.0\r\n` + final `\r\n`.
-const HEADER_FRAME_LEN: usize = 12;
-/// `: ` + `\r\n` around each header.
-pub(crate) const HEADER_LINE_EXTRA: usize = 4;
+use crate::template::{
+    encode_plain, header_block_len, with_msg_id, HeaderTemplate, Templates, HEADER_LINE_EXTRA,
+};
 
 /// Publishes connect events: core (fire and forget, buffered while
 /// disconnected) and, with the `jetstream` feature, acknowledged JetStream
@@ -36,9 +33,10 @@ pub(crate) const HEADER_LINE_EXTRA: usize = 4;
 ///
 /// Cheap to clone; clones share the window, the buffer and its counters.
 ///
-/// Every message carries the headers `Connect-Service` (the service name),
-/// `Content-Type: application/json`, `Connect-Event-Type` (for events) and,
-/// on JetStream, a unique `Nats-Msg-Id`.
+/// The [`HeaderPolicy`](crate::HeaderPolicy) decides the headers: with the
+/// default `minimal`, JetStream messages carry only a unique `Nats-Msg-Id`
+/// and core messages none; `full` adds `Connect-Service` (the service name),
+/// `Content-Type: application/json` and `Connect-Event-Type` (for events).
 #[derive(Clone)]
 pub struct Publisher {
     pub(crate) inner: Arc<Inner>,
@@ -48,6 +46,7 @@ pub(crate) struct Inner {
     pub(crate) connection: Connection,
     pub(crate) options: PublisherOptions,
     templates: Templates,
+    /// Bytes of the header lines every message carries (0 with `minimal`).
     base_header_len: usize,
     pub(crate) buffer: Arc<CoreBuffer>,
     /// Set by `close`: no new events are taken.
@@ -79,6 +78,12 @@ impl PublisherBuilder {
     /// config's client id.
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
         self.options.service_name = name.into();
+        self
+    }
+    /// Which headers each message carries; defaults to the config's
+    /// (`NATS_HEADERS`, `minimal` unless set).
+    pub fn headers(mut self, policy: crate::HeaderPolicy) -> Self {
+        self.options.headers = policy;
         self
     }
     /// Most JetStream acknowledgements in flight at once (at least 1).
@@ -133,10 +138,12 @@ impl Publisher {
             .build()
     }
 
-    /// A builder; the service name defaults to the config's client id.
+    /// A builder; the service name defaults to the config's client id and
+    /// the header policy to the config's.
     pub fn builder(connection: Connection) -> PublisherBuilder {
         let options = PublisherOptions {
             service_name: connection.config().client_id().to_owned(),
+            headers: connection.config().headers(),
             ..PublisherOptions::default()
         };
         PublisherBuilder {
@@ -147,14 +154,17 @@ impl Publisher {
 
     fn from_options(connection: Connection, mut options: PublisherOptions) -> Publisher {
         options.window = options.window.max(1);
-        let templates = Templates::new(&options.service_name);
-        let base_header_len = HEADER_FRAME_LEN
-            + HEADER_CONTENT_TYPE.len()
-            + CONTENT_TYPE_JSON.len()
-            + HEADER_LINE_EXTRA
-            + HEADER_SERVICE.len()
-            + templates.service_header().as_str().len()
-            + HEADER_LINE_EXTRA;
+        let templates = Templates::new(&options.service_name, options.headers);
+        let base_header_len = if options.headers.is_full() {
+            HEADER_CONTENT_TYPE.len()
+                + CONTENT_TYPE_JSON.len()
+                + HEADER_LINE_EXTRA
+                + HEADER_SERVICE.len()
+                + templates.service_header().as_str().len()
+                + HEADER_LINE_EXTRA
+        } else {
+            0
+        };
         let metrics = PublishMetrics::new(connection.config().client_id());
         let buffer = Arc::new(CoreBuffer::new(
             options.buffer_limits,
@@ -286,17 +296,18 @@ impl Publisher {
         }
     }
 
-    /// Wire length of the standard headers, with the event type (if any) and
-    /// a `Nats-Msg-Id` of `msg_id_len` bytes (if not 0).
+    /// Wire length of the policy's headers, with the event type (if any,
+    /// `full` only) and a `Nats-Msg-Id` of `msg_id_len` bytes (if not 0);
+    /// 0 when the message carries no header.
     pub(crate) fn header_len(&self, event_type: Option<&str>, msg_id_len: usize) -> usize {
-        let mut len = self.inner.base_header_len;
-        if let Some(t) = event_type {
-            len += HEADER_EVENT_TYPE.len() + t.len() + HEADER_LINE_EXTRA;
+        let mut lines = self.inner.base_header_len;
+        if let Some(t) = event_type.filter(|_| self.inner.templates.policy().is_full()) {
+            lines += HEADER_EVENT_TYPE.len() + t.len() + HEADER_LINE_EXTRA;
         }
         if msg_id_len > 0 {
-            len += HEADER_MSG_ID.len() + msg_id_len + HEADER_LINE_EXTRA;
+            lines += HEADER_MSG_ID.len() + msg_id_len + HEADER_LINE_EXTRA;
         }
-        len
+        header_block_len(lines)
     }
 
     /// Refuses events once the publisher is closed.

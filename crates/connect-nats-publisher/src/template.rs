@@ -2,9 +2,12 @@
 //!
 //! For each event type the publisher sees, it keeps the pre-escaped start of
 //! the envelope (`{"type":"invite.created","version":`) and the header map
-//! (`Content-Type`, `Connect-Service`, `Connect-Event-Type`). A publish then
-//! clones the header map (no hashing, no growth), copies the prefix and only
-//! serializes the caller's data and the timestamp.
+//! the [`HeaderPolicy`] asks for: empty with `minimal`, `Content-Type`,
+//! `Connect-Service` and `Connect-Event-Type` with `full`. Both are built
+//! once per (policy, service, event type). A publish then clones the header
+//! map (an empty one costs nothing; a full one is cloned without hashing or
+//! growth), copies the prefix and only serializes the caller's data and the
+//! timestamp.
 //!
 //! Payloads are written straight into a per-thread slab (a 16 KiB
 //! `BytesMut`) and split off as reference-counted slices, so a payload costs
@@ -26,6 +29,7 @@ use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
 use crate::error::PublishError;
+use crate::options::HeaderPolicy;
 use connect_nats_core::envelope::{
     CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_SERVICE,
 };
@@ -58,7 +62,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) struct HeaderTemplate {
     /// `{"type":"<escaped type>","version":` (empty for plain publishes).
     prefix: Box<[u8]>,
-    /// `Content-Type`, `Connect-Service` and (events) `Connect-Event-Type`.
+    /// With [`HeaderPolicy::Full`], `Content-Type`, `Connect-Service` and
+    /// (events) `Connect-Event-Type`; empty with [`HeaderPolicy::Minimal`].
     pub(crate) headers: HeaderMap,
 }
 
@@ -76,6 +81,7 @@ impl HeaderTemplate {
 
 pub(crate) struct Templates {
     id: u64,
+    policy: HeaderPolicy,
     /// Headers of plain (non-event) publishes.
     plain: Arc<HeaderTemplate>,
     /// `,"by":"<escaped service>"}}`
@@ -85,20 +91,23 @@ pub(crate) struct Templates {
 }
 
 impl Templates {
-    pub(crate) fn new(service_name: &str) -> Self {
+    pub(crate) fn new(service_name: &str, policy: HeaderPolicy) -> Self {
         let service_header = service_header_value(service_name);
         let mut plain_headers = HeaderMap::new();
-        plain_headers.insert(
-            NAME_CONTENT_TYPE,
-            HeaderValue::from_str(CONTENT_TYPE_JSON).unwrap_or_default(),
-        );
-        plain_headers.insert(NAME_SERVICE, service_header.clone());
+        if policy.is_full() {
+            plain_headers.insert(
+                NAME_CONTENT_TYPE,
+                HeaderValue::from_str(CONTENT_TYPE_JSON).unwrap_or_default(),
+            );
+            plain_headers.insert(NAME_SERVICE, service_header.clone());
+        }
         let mut by_suffix = b",\"by\":".to_vec();
         // Writing a &str into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut by_suffix, service_name);
         by_suffix.extend_from_slice(b"}}");
         Templates {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            policy,
             plain: Arc::new(HeaderTemplate {
                 prefix: Box::default(),
                 headers: plain_headers,
@@ -112,6 +121,11 @@ impl Templates {
     /// The `Connect-Service` header value.
     pub(crate) fn service_header(&self) -> &HeaderValue {
         &self.service_header
+    }
+
+    /// The header policy the templates follow.
+    pub(crate) fn policy(&self) -> HeaderPolicy {
+        self.policy
     }
 
     /// Headers of a plain publish.
@@ -174,7 +188,9 @@ impl Templates {
     fn build(&self, event_type: &str) -> Result<HeaderTemplate, PublishError> {
         let value = event_type_header(event_type)?;
         let mut headers = self.plain.headers.clone();
-        headers.insert(NAME_EVENT_TYPE, value);
+        if self.policy.is_full() {
+            headers.insert(NAME_EVENT_TYPE, value);
+        }
         let mut prefix = b"{\"type\":".to_vec();
         serde_json::to_writer(&mut prefix, event_type)?;
         prefix.extend_from_slice(b",\"version\":");
@@ -284,6 +300,22 @@ fn checked_header_value(text: &str) -> Result<HeaderValue, &'static str> {
     HeaderValue::from_str(text).map_err(|_| "it is not a valid header value")
 }
 
+/// `NATS/1.0\r\n` + final `\r\n` around a header block.
+pub(crate) const HEADER_FRAME_LEN: usize = 12;
+/// `: ` + `\r\n` around each header.
+pub(crate) const HEADER_LINE_EXTRA: usize = 4;
+
+/// Wire length of a header block of `lines` bytes (name, value and the
+/// separators of each header): 0 when there is no header at all, since
+/// async-nats then sends a plain `PUB`.
+pub(crate) fn header_block_len(lines: usize) -> usize {
+    if lines == 0 {
+        0
+    } else {
+        HEADER_FRAME_LEN + lines
+    }
+}
+
 /// Validates a caller-chosen `Nats-Msg-Id` and turns it into a header value.
 pub(crate) fn msg_id_header(msg_id: &str) -> Result<HeaderValue, PublishError> {
     checked_header_value(msg_id).map_err(|reason| PublishError::InvalidMsgId {
@@ -333,7 +365,7 @@ mod tests {
                 n: -3,
                 v: vec![1, 2],
             };
-            let templates = Templates::new(by);
+            let templates = Templates::new(by, HeaderPolicy::Full);
             // Twice: uncached, then cached.
             for _ in 0..2 {
                 let (template, payload) = templates.event(t, version, &data, ts).unwrap();
@@ -357,7 +389,7 @@ mod tests {
 
     #[test]
     fn plain_encoding_and_headers() {
-        let templates = Templates::new("svc");
+        let templates = Templates::new("svc", HeaderPolicy::Full);
         assert_eq!(
             encode_plain(&serde_json::json!({"k": 1})).unwrap(),
             &b"{\"k\":1}"[..]
@@ -371,8 +403,21 @@ mod tests {
     }
 
     #[test]
+    fn minimal_templates_carry_no_header_and_the_same_envelope() {
+        let minimal = Templates::new("svc", HeaderPolicy::Minimal);
+        let full = Templates::new("svc", HeaderPolicy::Full);
+        assert!(minimal.plain().headers.is_empty());
+        let (template, payload) = minimal.event("invite.created", 1, &7, 5).unwrap();
+        assert!(template.headers.is_empty());
+        let (_, full_payload) = full.event("invite.created", 1, &7, 5).unwrap();
+        assert_eq!(payload, full_payload);
+        assert_eq!(header_block_len(0), 0);
+        assert_eq!(header_block_len(10), HEADER_FRAME_LEN + 10);
+    }
+
+    #[test]
     fn bad_event_types_are_refused_and_not_cached() {
-        let templates = Templates::new("svc");
+        let templates = Templates::new("svc", HeaderPolicy::Minimal);
         for bad in ["", "a\r\nb", "tab\there"] {
             let err = templates.event(bad, 1, &1, 0).unwrap_err();
             assert!(
@@ -385,7 +430,7 @@ mod tests {
 
     #[test]
     fn control_characters_in_service_name_do_not_break_headers() {
-        let templates = Templates::new("bad\r\nname");
+        let templates = Templates::new("bad\r\nname", HeaderPolicy::Full);
         assert_eq!(templates.service_header().as_str(), "bad__name");
     }
 }

@@ -16,8 +16,9 @@ use crate::exit::{connect_exit_code, EXIT_INVALID_INPUT, EXIT_NOT_PUBLISHED};
 #[command(
     about = "Publish one event in the standard envelope (JetStream, acknowledged; --core for fire-and-forget)",
     after_help = "Example:\n  connect-nats publish connect.invite.created invite.created '{\"invite_id\":\"inv_1\"}'\n\n\
-The envelope is {\"type\",\"version\",\"data\",\"meta\":{\"ts\",\"by\"}}; headers Connect-Event-Type, \
-Connect-Service, Content-Type and (JetStream) Nats-Msg-Id are set.\n\n\
+The envelope is {\"type\",\"version\",\"data\",\"meta\":{\"ts\",\"by\"}}. Headers follow NATS_HEADERS: \
+minimal (default) sets only Nats-Msg-Id on JetStream; full adds Connect-Event-Type, Connect-Service \
+and Content-Type.\n\n\
 Exit status: 0 published (JetStream: acknowledged); 1 not published; 2 invalid configuration or \
 arguments; 3 server unreachable; 4 authentication rejected; 5 TLS failure."
 )]

@@ -1,7 +1,8 @@
 //! Names and subject prefixes: client id, inbox prefix, JetStream domain
-//! and API prefix.
+//! and API prefix; and the header policy, chosen by name.
 
 use crate::error::ConfigError;
+use crate::headers::HeaderPolicy;
 
 use super::{Field, Merged};
 
@@ -60,4 +61,18 @@ fn subject_part(
         });
     }
     Ok(Some(value.to_owned()))
+}
+
+/// The header policy (`NATS_HEADERS`): `minimal` (the default) or `full`.
+pub(super) fn resolve_headers(merged: &Merged) -> Result<HeaderPolicy, ConfigError> {
+    let Some(field) = merged.text("headers")? else {
+        return Ok(HeaderPolicy::default());
+    };
+    field.value.parse().map_err(|_| ConfigError::InvalidValue {
+        setting: field.origin.to_string(),
+        problem: format!(
+            "`{}` is not a header policy; write `minimal` or `full`",
+            field.value.trim()
+        ),
+    })
 }

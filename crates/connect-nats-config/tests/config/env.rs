@@ -328,6 +328,7 @@ fn every_variable_in_the_table_is_read_from_the_environment() {
             | "NATS_PING_INTERVAL"
             | "NATS_REQUEST_TIMEOUT" => "3".into(),
             "NATS_MAX_RECONNECTS" | "NATS_MAX_PINGS_OUT" => "3".into(),
+            "NATS_HEADERS" => "full".into(),
             "NATS_JWT" => JWT.into(),
             "NATS_NKEY_SEED" => SEED.into(),
             other => match paths.iter().find(|(n, _)| *n == other) {

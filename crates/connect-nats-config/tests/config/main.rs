@@ -13,6 +13,7 @@ mod docs;
 mod env;
 mod errors;
 mod files;
+mod headers;
 mod precedence;
 mod redaction;
 mod support;
