@@ -290,7 +290,16 @@ impl ContainerCluster {
 
     /// The last `lines` lines of node `i`'s log.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
-        docker(&["logs", "--tail", &lines.to_string(), &self.nodes[i].name]).unwrap_or_else(|e| e)
+        // The server logs to stderr, which `docker logs` passes on as its own stderr.
+        Command::new("docker")
+            .args(["logs", "--tail", &lines.to_string(), &self.nodes[i].name])
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout).into_owned()
+                    + &String::from_utf8_lossy(&o.stderr)
+            })
+            .unwrap_or_else(|e| format!("cannot run docker logs: {e}"))
     }
 
     fn wait_accepting(&self, i: usize, timeout: Duration) -> Result<(), String> {

@@ -570,9 +570,9 @@ async fn partition_rolling_restart_under_load_loses_nothing() {
         for i in 0..cluster.len() {
             tokio::time::sleep(Duration::from_secs(1)).await;
             tokio::task::block_in_place(|| cluster.restart(i));
-            // The next node goes only once the cluster is whole again, as an operator would.
-            tokio::task::block_in_place(|| cluster.wait_formed(Duration::from_secs(60)))
-                .unwrap_or_else(|e| panic!("{e}"));
+            // The next node goes only once the stream is whole again (a leader and every
+            // replica current), as an operator would check with `nats stream info`.
+            stream_whole(&js).await;
         }
         let took = started.elapsed();
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -594,6 +594,23 @@ async fn partition_rolling_restart_under_load_loses_nothing() {
             connection.health().await.reconnects
         );
     })
+    .await;
+}
+
+/// Waits until the stream has a leader and both other replicas are current and online.
+async fn stream_whole(js: &Context) {
+    eventually(
+        Duration::from_secs(90),
+        "the stream has a leader and two current replicas",
+        || async {
+            let info = js.get_stream(STREAM).await.ok()?.info().await.ok()?.clone();
+            let cluster = info.cluster?;
+            let whole = cluster.leader.is_some()
+                && cluster.replicas.len() == 2
+                && cluster.replicas.iter().all(|r| r.current && !r.offline);
+            whole.then_some(())
+        },
+    )
     .await;
 }
 
