@@ -1,6 +1,6 @@
 //! Batch publishing on new servers, against real ones: the stream flags `allow_atomic` and
-//! `allow_batched` on nats-server 2.15.1 (the testkit's newer server, beside the pinned one), and
-//! the version a flag needs named on the pinned 2.10 server.
+//! `allow_batched` on nats-server 2.15.1 (the testkit's newer server, beside the pinned one), the
+//! version a flag needs named on the pinned 2.10 server, and atomic batches (all or nothing).
 
 // Tests report failures by panicking.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
@@ -11,19 +11,42 @@ use std::time::Duration;
 
 use async_nats::jetstream::Context;
 use connect_nats_config::StreamSpec;
-use connect_nats_jetstream::{connect_with_jetstream, ensure_streams, StreamOutcome};
+use connect_nats_jetstream::{
+    connect_with_jetstream, ensure_streams, JetStreamConnection, StreamOutcome,
+};
+use connect_nats_publisher::{PublishError, Publisher, MAX_ATOMIC_BATCH};
 use connect_nats_testkit::{bounded, NatsServer, ServerConfig};
+use serde_json::json;
 
 /// Upper bound for one test, servers included.
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A JetStream context on `server`, with no stream declared yet.
-async fn context(server: &NatsServer, client_id: &str) -> Context {
+/// A connection to `server` with `streams` ensured (none: the defaults).
+async fn connect(
+    server: &NatsServer,
+    client_id: &str,
+    streams: &[StreamSpec],
+) -> JetStreamConnection {
     let config = common::client_config(&[server.url()], client_id, Duration::from_secs(3), None);
-    connect_with_jetstream(&config, &[])
+    let connected = connect_with_jetstream(&config, streams)
         .await
-        .expect("connects")
-        .jetstream
+        .expect("connects");
+    assert!(connected.report.is_success(), "{}", connected.report);
+    connected
+}
+
+/// A JetStream context on `server`, with the default streams only.
+async fn context(server: &NatsServer, client_id: &str) -> Context {
+    connect(server, client_id, &[]).await.jetstream
+}
+
+/// How many messages `stream` holds.
+async fn stored(js: &Context, stream: &str) -> u64 {
+    let info: serde_json::Value = js
+        .request(format!("STREAM.INFO.{stream}"), &serde_json::Value::Null)
+        .await
+        .expect("stream info");
+    info["state"]["messages"].as_u64().expect("a message count")
 }
 
 /// The stream's `allow_atomic` and `allow_batched`, as the server reports them (async-nats 0.51
@@ -100,6 +123,148 @@ async fn a_stream_flag_on_the_pinned_server_names_the_version_needed() {
             js.get_stream("ORDERS").await.is_err(),
             "nothing was created"
         );
+    })
+    .await;
+}
+
+/// A newer server with `ORDERS` (`orders.>`) declared as `spec` says, and a publisher on it.
+async fn atomic_setup(spec: StreamSpec, client_id: &str) -> (NatsServer, Context, Publisher) {
+    let server = NatsServer::start_newer(ServerConfig::plain().jetstream());
+    let connected = connect(&server, client_id, &[spec]).await;
+    let publisher = Publisher::new(connected.connection, "batch-tests");
+    (server, connected.jetstream, publisher)
+}
+
+#[tokio::test]
+async fn an_atomic_batch_is_stored_whole_with_one_ack() {
+    bounded(TEST_TIMEOUT, async {
+        let (_server, js, publisher) = atomic_setup(orders(true, false), "atomic-whole").await;
+        let lines: Vec<_> = (0..50).map(|i| json!({ "line": i })).collect();
+        let ack = publisher
+            .publish_atomic(lines.iter().map(|line| {
+                publisher
+                    .event("orders.created", "order.created", line)
+                    .outgoing()
+            }))
+            .await
+            .expect("the batch is stored");
+        assert_eq!(
+            (ack.stream.as_str(), ack.count, ack.sequence),
+            ("ORDERS", 50, 50)
+        );
+        assert_eq!(stored(&js, "ORDERS").await, 50);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_atomic_batch_with_one_refused_message_stores_none() {
+    bounded(TEST_TIMEOUT, async {
+        let spec = StreamSpec {
+            max_msg_size: Some(512),
+            ..orders(true, false)
+        };
+        let (_server, js, publisher) = atomic_setup(spec, "atomic-refused").await;
+        let small = json!({ "ok": true });
+        let large = json!({ "blob": "x".repeat(2048) });
+        let result = publisher
+            .publish_atomic([
+                publisher
+                    .event("orders.created", "order.created", &small)
+                    .outgoing(),
+                publisher
+                    .event("orders.created", "order.created", &large)
+                    .outgoing(),
+                publisher
+                    .event("orders.created", "order.created", &small)
+                    .outgoing(),
+            ])
+            .await;
+        assert!(
+            matches!(result, Err(PublishError::Rejected { .. })),
+            "{result:?}"
+        );
+        assert_eq!(
+            stored(&js, "ORDERS").await,
+            0,
+            "nothing of the batch is stored"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_duplicate_msg_id_rejects_the_whole_atomic_batch() {
+    bounded(TEST_TIMEOUT, async {
+        let (_server, js, publisher) = atomic_setup(orders(true, false), "atomic-dup").await;
+        let data = json!({ "order": 1 });
+        publisher
+            .event("orders.created", "order.created", &data)
+            .msg_id("order-1")
+            .send()
+            .await
+            .expect("the first copy is stored");
+        let result = publisher
+            .publish_atomic([
+                publisher
+                    .event("orders.created", "order.created", &data)
+                    .msg_id("order-2")
+                    .outgoing(),
+                publisher
+                    .event("orders.created", "order.created", &data)
+                    .msg_id("order-1")
+                    .outgoing(),
+            ])
+            .await;
+        assert_eq!(result, Err(PublishError::BatchDuplicate));
+        assert_eq!(
+            stored(&js, "ORDERS").await,
+            1,
+            "only the earlier copy is stored"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn atomic_batches_refuse_bad_sizes_streams_without_the_flag_and_old_servers() {
+    bounded(TEST_TIMEOUT, async {
+        let (_server, js, publisher) = atomic_setup(orders(false, false), "atomic-refusals").await;
+        let data = json!({});
+        let too_many = vec![publisher.event("orders.created", "order.created", &data).outgoing(); MAX_ATOMIC_BATCH + 1];
+        assert_eq!(
+            publisher.publish_atomic(too_many).await,
+            Err(PublishError::BatchSize { count: MAX_ATOMIC_BATCH + 1, max: MAX_ATOMIC_BATCH })
+        );
+        let none: Vec<connect_nats_publisher::Outgoing<'_, serde_json::Value>> = Vec::new();
+        assert!(matches!(publisher.publish_atomic(none).await, Err(PublishError::BatchSize { count: 0, .. })));
+        let bad = publisher
+            .publish_atomic([
+                publisher.event("orders.created", "order.created", &data).outgoing(),
+                publisher.event("orders.*", "order.created", &data).outgoing(),
+            ])
+            .await;
+        assert!(matches!(bad, Err(PublishError::BatchEvent { index: 1, .. })), "{bad:?}");
+        let unflagged = publisher
+            .publish_atomic([publisher.event("orders.created", "order.created", &data).outgoing()])
+            .await;
+        assert_eq!(
+            unflagged,
+            Err(PublishError::BatchNotAllowed { subject: "orders.created".into(), flag: "allow_atomic" })
+        );
+        assert_eq!(stored(&js, "ORDERS").await, 0);
+
+        let old = NatsServer::start(ServerConfig::plain().jetstream());
+        let connected = connect(&old, "atomic-old", &[orders(false, false)]).await;
+        let old_publisher = Publisher::new(connected.connection, "batch-tests");
+        let refused = old_publisher
+            .publish_atomic([old_publisher.event("orders.created", "order.created", &data).outgoing()])
+            .await;
+        assert!(
+            matches!(&refused, Err(PublishError::BatchUnsupported { needed, .. }) if needed == "2.12.0"),
+            "{refused:?}"
+        );
+        assert_eq!(stored(&connected.jetstream, "ORDERS").await, 0);
     })
     .await;
 }

@@ -13,6 +13,7 @@
 //! - `pending.rs`: the [`PendingAck`] handed to the caller;
 //! - `batch.rs`: `publish_all`.
 
+mod atomic;
 mod batch;
 mod pending;
 mod retry;
@@ -26,6 +27,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+pub use atomic::{BatchAck, MAX_ATOMIC_BATCH};
 pub(crate) use pending::settle;
 pub use pending::PendingAck;
 
