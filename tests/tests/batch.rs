@@ -268,3 +268,69 @@ async fn atomic_batches_refuse_bad_sizes_streams_without_the_flag_and_old_server
     })
     .await;
 }
+
+/// The `data.n` of every message `stream` holds, in stream order.
+async fn stored_numbers(js: &Context, stream: &str) -> Vec<u64> {
+    let stream = js.get_stream(stream).await.expect("the stream");
+    let last = stream
+        .get_info()
+        .await
+        .expect("stream info")
+        .state
+        .last_sequence;
+    let mut numbers = Vec::new();
+    for seq in 1..=last {
+        let Ok(message) = stream.get_raw_message(seq).await else {
+            continue;
+        };
+        let envelope: serde_json::Value =
+            serde_json::from_slice(&message.payload).expect("an envelope");
+        numbers.push(envelope["data"]["n"].as_u64().expect("data.n"));
+    }
+    numbers
+}
+
+fn numbered(count: u64) -> Vec<(&'static str, &'static str, serde_json::Value)> {
+    (0..count)
+        .map(|n| ("orders.created", "order.created", json!({ "n": n })))
+        .collect()
+}
+
+#[tokio::test]
+async fn publish_all_sends_one_fast_batch_where_the_stream_allows_it() {
+    bounded(TEST_TIMEOUT, async {
+        let (_server, js, publisher) = atomic_setup(orders(false, true), "fast-basic").await;
+        let results = publisher.publish_all(numbered(2_000)).await;
+        for (n, result) in results.iter().enumerate() {
+            let ack = result.as_ref().unwrap_or_else(|e| panic!("event {n}: {e}"));
+            assert_eq!(
+                (ack.stream.as_str(), ack.sequence),
+                ("ORDERS", 0),
+                "flow-acked"
+            );
+        }
+        let numbers = stored_numbers(&js, "ORDERS").await;
+        assert_eq!(numbers, (0..2_000).collect::<Vec<_>>());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn publish_all_falls_back_to_pipelined_acks_without_the_flag_or_on_old_servers() {
+    bounded(TEST_TIMEOUT, async {
+        let (_server, js, publisher) = atomic_setup(orders(false, false), "fast-unflagged").await;
+        let old = NatsServer::start(ServerConfig::plain().jetstream());
+        let connected = connect(&old, "fast-old", &[orders(false, false)]).await;
+        let old_publisher = Publisher::new(connected.connection, "batch-tests");
+        for (publisher, js) in [(&publisher, &js), (&old_publisher, &connected.jetstream)] {
+            let results = publisher.publish_all(numbered(300)).await;
+            let sequences: Vec<u64> = results
+                .into_iter()
+                .map(|r| r.expect("stored").sequence)
+                .collect();
+            assert_eq!(sequences, (1..=300).collect::<Vec<_>>(), "one ack each");
+            assert_eq!(stored(js, "ORDERS").await, 300);
+        }
+    })
+    .await;
+}

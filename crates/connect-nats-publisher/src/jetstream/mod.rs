@@ -15,6 +15,7 @@
 
 mod atomic;
 mod batch;
+mod fast_ingest;
 mod pending;
 mod retry;
 
@@ -49,6 +50,7 @@ pub(crate) struct JsState {
     window: Arc<Semaphore>,
     context: OnceLock<Context>,
     router: tokio::sync::OnceCell<Arc<AckRouter>>,
+    fast: fast_ingest::FastIngestSupport,
 }
 
 impl JsState {
@@ -57,6 +59,7 @@ impl JsState {
             window: Arc::new(Semaphore::new(options.window.max(1))),
             context: OnceLock::new(),
             router: tokio::sync::OnceCell::new(),
+            fast: fast_ingest::FastIngestSupport::default(),
         }
     }
 }
