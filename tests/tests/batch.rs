@@ -1,6 +1,8 @@
 //! Batch publishing on new servers, against real ones: the stream flags `allow_atomic` and
 //! `allow_batched` on nats-server 2.15.1 (the testkit's newer server, beside the pinned one), the
-//! version a flag needs named on the pinned 2.10 server, and atomic batches (all or nothing).
+//! version a flag needs named on the pinned 2.10 server, atomic batches (all or nothing), and
+//! `publish_all` as one fast-ingest batch (each event stored once, through a restart too) or,
+//! without the flag or on the pinned server, pipelined.
 
 // Tests report failures by panicking.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
@@ -271,18 +273,26 @@ async fn atomic_batches_refuse_bad_sizes_streams_without_the_flag_and_old_server
 
 /// The `data.n` of every message `stream` holds, in stream order.
 async fn stored_numbers(js: &Context, stream: &str) -> Vec<u64> {
+    use async_nats::jetstream::consumer::{pull, AckPolicy};
+    use futures::StreamExt;
+
     let stream = js.get_stream(stream).await.expect("the stream");
-    let last = stream
-        .get_info()
+    let total = stream.get_info().await.expect("stream info").state.messages;
+    let consumer = stream
+        .create_consumer(pull::Config {
+            ack_policy: AckPolicy::None,
+            ..Default::default()
+        })
         .await
-        .expect("stream info")
-        .state
-        .last_sequence;
+        .expect("a consumer");
+    let mut messages = consumer.messages().await.expect("messages");
     let mut numbers = Vec::new();
-    for seq in 1..=last {
-        let Ok(message) = stream.get_raw_message(seq).await else {
-            continue;
-        };
+    while (numbers.len() as u64) < total {
+        let message = messages
+            .next()
+            .await
+            .expect("more messages")
+            .expect("a message");
         let envelope: serde_json::Value =
             serde_json::from_slice(&message.payload).expect("an envelope");
         numbers.push(envelope["data"]["n"].as_u64().expect("data.n"));
@@ -331,6 +341,71 @@ async fn publish_all_falls_back_to_pipelined_acks_without_the_flag_or_on_old_ser
             assert_eq!(sequences, (1..=300).collect::<Vec<_>>(), "one ack each");
             assert_eq!(stored(js, "ORDERS").await, 300);
         }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_thousand_fast_ingest_events_through_a_restart_are_each_stored_once() {
+    const EVENTS: u64 = 50_000;
+    bounded(Duration::from_secs(240), async {
+        let mut server = NatsServer::start_newer(ServerConfig::plain().jetstream());
+        let config = common::client_config(
+            &[server.url()],
+            "fast-restart",
+            Duration::from_secs(3),
+            Some((Duration::from_millis(50), Duration::from_millis(250))),
+        );
+        let connected = connect_with_jetstream(&config, &[orders(false, true)])
+            .await
+            .expect("connects");
+        assert!(connected.report.is_success(), "{}", connected.report);
+        let js = connected.jetstream;
+        let publisher = Publisher::new(connected.connection, "batch-tests");
+
+        // The restart comes as soon as the first event reaches the server.
+        let mut watch = js.client().subscribe("orders.>").await.expect("subscribes");
+        connect_nats_testkit::round_trip(&js.client(), Duration::from_secs(5))
+            .await
+            .expect("the subscription is registered");
+        let sending = tokio::spawn({
+            let publisher = publisher.clone();
+            async move { publisher.publish_all(numbered(EVENTS)).await }
+        });
+        futures::StreamExt::next(&mut watch)
+            .await
+            .expect("the first event");
+        drop(watch);
+        assert!(!sending.is_finished(), "the restart must come mid-batch");
+        let server = tokio::task::spawn_blocking(move || {
+            server.restart();
+            server
+        })
+        .await
+        .expect("restarted");
+
+        let results = sending.await.expect("publish_all finishes");
+        assert_eq!(results.len() as u64, EVENTS);
+        for (n, result) in results.iter().enumerate() {
+            if let Err(e) = result {
+                panic!("event {n} was not acknowledged: {e}");
+            }
+        }
+        let mut numbers = stored_numbers(&js, "ORDERS").await;
+        numbers.sort_unstable();
+        let stored = numbers.len();
+        numbers.dedup();
+        assert_eq!(stored, numbers.len(), "no event is stored twice");
+        let missing: Vec<u64> = (0..EVENTS)
+            .filter(|n| numbers.binary_search(n).is_err())
+            .collect();
+        assert!(
+            missing.is_empty() && stored as u64 == EVENTS,
+            "acknowledged but not stored: {} events, first {:?}",
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        );
+        drop(server);
     })
     .await;
 }

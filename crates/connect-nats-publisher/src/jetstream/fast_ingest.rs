@@ -263,8 +263,16 @@ impl Publisher {
                         break;
                     }
                     Ok(Some(msg)) => {
-                        let parsed: FlowReply =
-                            serde_json::from_slice(&msg.payload).unwrap_or_default();
+                        // A status without a body (no responders while the server restarts)
+                        // or anything unreadable ends the batch: only a reply naming the stream
+                        // is the commit's ack.
+                        let Ok(parsed) = serde_json::from_slice::<FlowReply>(&msg.payload) else {
+                            outcome.stopped = Some(match msg.status {
+                                Some(status) => format!("the server answered with status {status}"),
+                                None => "an unreadable reply on the batch's inbox".to_owned(),
+                            });
+                            break;
+                        };
                         match parsed.kind.as_deref() {
                             Some("ack") => {
                                 opened = true;
@@ -288,6 +296,12 @@ impl Publisher {
                                     }
                                     outcome.stopped =
                                         Some(format!("the server refused the batch: {error}"));
+                                    break;
+                                }
+                                None if parsed.stream.is_empty() => {
+                                    outcome.stopped = Some(
+                                        "a reply on the batch's inbox that is no ack".to_owned(),
+                                    );
                                     break;
                                 }
                                 None => {
