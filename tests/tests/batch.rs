@@ -228,6 +228,60 @@ async fn a_duplicate_msg_id_rejects_the_whole_atomic_batch() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_during_an_atomic_batch_leaves_none_or_all() {
+    bounded(TEST_TIMEOUT, async {
+        let (server, js, publisher) = atomic_setup(orders(true, false), "atomic-kill").await;
+        let lines: Vec<_> = (0..MAX_ATOMIC_BATCH)
+            .map(|n| json!({ "n": n, "pad": "x".repeat(4096) }))
+            .collect();
+        // The kill comes as soon as the batch's first message reaches the server.
+        let mut watch = js.client().subscribe("orders.>").await.expect("subscribes");
+        connect_nats_testkit::round_trip(&js.client(), Duration::from_secs(5))
+            .await
+            .expect("the subscription is registered");
+        let sending = tokio::spawn(async move {
+            publisher
+                .publish_atomic(lines.iter().map(|line| {
+                    publisher
+                        .event("orders.created", "order.created", line)
+                        .outgoing()
+                }))
+                .await
+        });
+        futures::StreamExt::next(&mut watch)
+            .await
+            .expect("the first message");
+        drop(watch);
+        let server = restart(server).await;
+        let result = sending.await.expect("publish_atomic returns");
+        let stored = connect_nats_testkit::eventually(
+            Duration::from_secs(30),
+            "the stream answering after the restart",
+            || {
+                let js = js.clone();
+                async move {
+                    let info: serde_json::Value = js
+                        .request("STREAM.INFO.ORDERS".to_owned(), &serde_json::Value::Null)
+                        .await
+                        .ok()?;
+                    info["state"]["messages"].as_u64()
+                }
+            },
+        )
+        .await;
+        match result {
+            Ok(ack) => assert_eq!((ack.count, stored), (MAX_ATOMIC_BATCH, 1_000)),
+            Err(e) => assert!(
+                stored == 0 || stored == 1_000,
+                "{stored} of 1,000 stored after {e}"
+            ),
+        }
+        drop(server);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn atomic_batches_refuse_bad_sizes_streams_without_the_flag_and_old_servers() {
     bounded(TEST_TIMEOUT, async {
@@ -300,6 +354,16 @@ async fn stored_numbers(js: &Context, stream: &str) -> Vec<u64> {
     numbers
 }
 
+/// Restarts `server` (same ports, same store) off the runtime's threads.
+async fn restart(mut server: NatsServer) -> NatsServer {
+    tokio::task::spawn_blocking(move || {
+        server.restart();
+        server
+    })
+    .await
+    .expect("restarted")
+}
+
 fn numbered(count: u64) -> Vec<(&'static str, &'static str, serde_json::Value)> {
     (0..count)
         .map(|n| ("orders.created", "order.created", json!({ "n": n })))
@@ -321,6 +385,30 @@ async fn publish_all_sends_one_fast_batch_where_the_stream_allows_it() {
         }
         let numbers = stored_numbers(&js, "ORDERS").await;
         assert_eq!(numbers, (0..2_000).collect::<Vec<_>>());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pooled_publish_all_on_one_subject_is_one_fast_batch() {
+    bounded(TEST_TIMEOUT, async {
+        let (server, js, _publisher) = atomic_setup(orders(false, true), "fast-pool").await;
+        let config =
+            common::client_config(&[server.url()], "fast-pool-2", Duration::from_secs(3), None);
+        let pool = connect_nats_core::ConnectionPool::connect(&config, 3)
+            .await
+            .expect("the pool connects");
+        let pooled = connect_nats_publisher::PooledPublisher::new(pool, "batch-tests");
+        let results = pooled.publish_all(numbered(1_000)).await;
+        let sequences: Vec<u64> = results
+            .into_iter()
+            .map(|r| r.expect("stored").sequence)
+            .collect();
+        assert_eq!(sequences, vec![0; 1_000], "flow-acked, not one ack each");
+        assert_eq!(
+            stored_numbers(&js, "ORDERS").await,
+            (0..1_000).collect::<Vec<_>>()
+        );
     })
     .await;
 }
@@ -349,7 +437,7 @@ async fn publish_all_falls_back_to_pipelined_acks_without_the_flag_or_on_old_ser
 async fn fifty_thousand_fast_ingest_events_through_a_restart_are_each_stored_once() {
     const EVENTS: u64 = 50_000;
     bounded(Duration::from_secs(240), async {
-        let mut server = NatsServer::start_newer(ServerConfig::plain().jetstream());
+        let server = NatsServer::start_newer(ServerConfig::plain().jetstream());
         let config = common::client_config(
             &[server.url()],
             "fast-restart",
@@ -377,12 +465,7 @@ async fn fifty_thousand_fast_ingest_events_through_a_restart_are_each_stored_onc
             .expect("the first event");
         drop(watch);
         assert!(!sending.is_finished(), "the restart must come mid-batch");
-        let server = tokio::task::spawn_blocking(move || {
-            server.restart();
-            server
-        })
-        .await
-        .expect("restarted");
+        let server = restart(server).await;
 
         let results = sending.await.expect("publish_all finishes");
         assert_eq!(results.len() as u64, EVENTS);
