@@ -141,7 +141,18 @@ impl Publisher {
         let last = prepared.len() - 1;
         for (index, message) in prepared.into_iter().enumerate() {
             if index == last {
-                let reply = self.request(message).await?;
+                let reply = match self.request(message).await {
+                    // The server never saw the commit, so it drops the staged batch.
+                    Err(PublishError::StreamNotFound { subject }) if last > 0 => {
+                        return Err(PublishError::Rejected {
+                            subject,
+                            message: "no responders for the commit (JetStream restarting or \
+                                      unavailable); nothing of the atomic batch was stored"
+                                .to_owned(),
+                        })
+                    }
+                    other => other?,
+                };
                 return match reply {
                     Reply {
                         error: Some(error), ..
