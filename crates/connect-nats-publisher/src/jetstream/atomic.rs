@@ -208,6 +208,7 @@ impl Publisher {
         validate_publish_subject(event.subject())?;
         let msg_id = event.msg_id().map(msg_id_header).transpose()?;
         let (template, payload) = self.parts(event)?;
+        let (template, _) = crate::otel::with_trace_context_template(template, 0);
         let mut headers = template.headers.clone();
         if let Some(id) = msg_id {
             headers.insert(async_nats::header::NATS_MESSAGE_ID, id);

@@ -119,6 +119,7 @@ impl Publisher {
         validate_publish_subject(event.subject())?;
         let (template, payload) = self.parts(&event)?;
         let header_len = self.header_len(event.event_type(), id.len());
+        let (template, header_len) = crate::otel::with_trace_context_template(template, header_len);
         self.check_size(header_len, payload.len())?;
         let mut headers = template.headers.clone();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
