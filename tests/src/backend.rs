@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-pub use crate::names::{BACKEND_ENV, CONTAINER_LABEL, IMAGE_ENV, RUN_ENV, SERVER_BIN_ENV};
+pub use crate::names::{
+    BACKEND_ENV, CONTAINER_LABEL, IMAGE_ENV, NEWER_SERVER_ENV, NEWER_SERVER_VERSION, RUN_ENV,
+    SERVER_BIN_ENV,
+};
 
 /// How test servers are run.
 ///
@@ -34,6 +37,29 @@ impl Backend {
     pub fn from_env() -> &'static Backend {
         static BACKEND: OnceLock<Backend> = OnceLock::new();
         BACKEND.get_or_init(detect)
+    }
+
+    /// The binary backend of the newer server ([`NEWER_SERVER_VERSION`]) named by
+    /// `CONNECT_NATS_TEST_NEWER_SERVER`, which `cargo xtask test` installs and sets; the tests of
+    /// features older servers lack (batch publishing) run on it beside the pinned server.
+    ///
+    /// # Panics
+    /// When the variable is unset or names no file, with a message saying how to provide it: a
+    /// test that needs the newer server fails instead of skipping silently.
+    pub fn newer() -> Backend {
+        match std::env::var_os(NEWER_SERVER_ENV).filter(|s| !s.is_empty()) {
+            Some(bin) if Path::new(&bin).is_file() => Backend::Binary(PathBuf::from(bin)),
+            Some(bin) => panic!(
+                "{NEWER_SERVER_ENV}={} does not name a file: point it at a nats-server \
+                 {NEWER_SERVER_VERSION} executable, or run the tests with `cargo xtask test`",
+                PathBuf::from(bin).display()
+            ),
+            None => panic!(
+                "this test needs nats-server {NEWER_SERVER_VERSION}: {NEWER_SERVER_ENV} is not set. \
+                 Run the tests with `cargo xtask test` (it installs one), or set \
+                 {NEWER_SERVER_ENV}=/path/to/nats-server-{NEWER_SERVER_VERSION}"
+            ),
+        }
     }
 
     /// How long a server of this backend may take to start.

@@ -16,6 +16,8 @@
 //!
 //! Backends: by default the `nats-server` binary from `NATS_SERVER_BIN` or `PATH`; with
 //! `CONNECT_NATS_TEST_BACKEND=docker` servers run as containers (see [`Backend`]).
+//! [`NatsServer::start_newer`] runs the newer binary from `CONNECT_NATS_TEST_NEWER_SERVER`
+//! ([`NEWER_SERVER_VERSION`]) with either backend, for features the pinned server lacks.
 //!
 //! This is test code: every function panics with a clear message when the server cannot be had,
 //! instead of returning errors a test would unwrap anyway.
@@ -36,7 +38,10 @@ mod process;
 mod server;
 mod wait;
 
-pub use backend::{Backend, BACKEND_ENV, CONTAINER_LABEL, IMAGE_ENV, RUN_ENV, SERVER_BIN_ENV};
+pub use backend::{
+    Backend, BACKEND_ENV, CONTAINER_LABEL, IMAGE_ENV, NEWER_SERVER_ENV, NEWER_SERVER_VERSION,
+    RUN_ENV, SERVER_BIN_ENV,
+};
 pub use cluster::{Cluster, FORM_TIMEOUT, START_ATTEMPTS};
 pub use config::ServerConfig;
 pub use containers::{

@@ -16,3 +16,8 @@ pub const CONTAINER_LABEL: &str = "connect-nats-test";
 /// Environment variable holding the id of the `cargo xtask` run that starts the tests: the value
 /// of [`CONTAINER_LABEL`] on their containers (this process's id when unset).
 pub const RUN_ENV: &str = "CONNECT_NATS_TEST_RUN";
+/// Environment variable naming a `nats-server` binary of [`NEWER_SERVER_VERSION`], run beside the
+/// pinned server for the tests of features older servers lack (batch publishing).
+pub const NEWER_SERVER_ENV: &str = "CONNECT_NATS_TEST_NEWER_SERVER";
+/// The version `cargo xtask test` installs for [`NEWER_SERVER_ENV`].
+pub const NEWER_SERVER_VERSION: &str = "2.15.1";

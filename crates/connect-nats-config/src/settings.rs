@@ -267,7 +267,7 @@ pub const SETTINGS: &[Setting] = &[
         context: None,
         default: None,
         secret: false,
-        meaning: "Stream declarations (files only): a list of `{name, subjects, description, max_age, max_bytes, max_msgs, max_msgs_per_subject, max_msg_size, replicas, storage, retention, discard, duplicate_window, allow_destructive}`, applied by connect-nats-jetstream.",
+        meaning: "Stream declarations (files only): a list of `{name, subjects, description, max_age, max_bytes, max_msgs, max_msgs_per_subject, max_msg_size, replicas, storage, retention, discard, duplicate_window, allow_destructive, allow_atomic, allow_batched}`, applied by connect-nats-jetstream.",
     },
 ];
 

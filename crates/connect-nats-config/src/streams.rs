@@ -59,6 +59,16 @@ pub struct StreamSpec {
     /// reports it; see docs/jetstream.md for which changes are destructive.
     #[serde(default)]
     pub allow_destructive: bool,
+    /// Whether the stream accepts atomic batches (`allow_atomic`, nats-server
+    /// 2.12 or later): every message of a batch is stored, or none is.
+    /// `false` (the default) leaves the server's value alone.
+    #[serde(default)]
+    pub allow_atomic: bool,
+    /// Whether the stream accepts fast-ingest batches (`allow_batched`,
+    /// nats-server 2.14 or later), which the publisher's `publish_all` uses
+    /// when allowed. `false` (the default) leaves the server's value alone.
+    #[serde(default)]
+    pub allow_batched: bool,
 }
 
 fn default_replicas() -> usize {
@@ -87,6 +97,8 @@ impl StreamSpec {
             discard: DiscardKind::Old,
             duplicate_window: None,
             allow_destructive: false,
+            allow_atomic: false,
+            allow_batched: false,
         }
     }
 

@@ -55,6 +55,7 @@ mod error;
 mod kv;
 pub mod metrics;
 pub mod otel;
+mod server_version;
 mod streams;
 
 pub use connect::{connect_with_jetstream, connect_with_jetstream_or_degrade, JetStreamConnection};
@@ -67,6 +68,7 @@ pub use consumer::{
 pub use context::{api_prefix, build_context, jetstream_context, jetstream_context_for};
 pub use error::JetStreamError;
 pub use kv::{ensure_kv, KvOperation, KvSpec, TypedEntry, TypedKv, TypedWatch};
+pub use server_version::{ServerVersion, ATOMIC_BATCH_VERSION, FAST_INGEST_VERSION};
 pub use streams::{
     declared_streams, default_connect_streams, ensure_streams, ensure_streams_dry_run, ChangeKind,
     Counts, EnsureReport, FieldChange, StreamOutcome, StreamReport,

@@ -111,6 +111,49 @@ pub enum PublishError {
         message: String,
     },
 
+    /// An atomic batch has no events, or more than the server accepts in one batch.
+    #[error("an atomic batch holds {count} events; send 1 to {max} events per batch (split larger ones)")]
+    BatchSize {
+        /// Events given.
+        count: usize,
+        /// Most events per batch.
+        max: usize,
+    },
+
+    /// One event of a batch cannot be sent; nothing of the batch was sent.
+    #[error("event {index} of the batch cannot be sent, so none was: {source}")]
+    BatchEvent {
+        /// Its index in the batch, from 0.
+        index: usize,
+        /// Why.
+        source: Box<PublishError>,
+    },
+
+    /// The server is too old for this kind of batch.
+    #[error("{what} needs nats-server {needed} or later and the server is {server}; upgrade the server or publish with publish_all")]
+    BatchUnsupported {
+        /// The kind of batch.
+        what: &'static str,
+        /// The version it needs.
+        needed: String,
+        /// The server's version.
+        server: String,
+    },
+
+    /// The stream does not accept this kind of batch.
+    #[error("the stream capturing {subject:?} does not accept batches: declare it with `{flag}: true` (StreamSpec) and apply it with ensure_streams")]
+    BatchNotAllowed {
+        /// The subject of the batch's first event.
+        subject: String,
+        /// The stream flag it needs.
+        flag: &'static str,
+    },
+
+    /// An event's `Nats-Msg-Id` is one the stream already holds (or repeats one in the batch);
+    /// the server rejected the whole batch and stored nothing.
+    #[error("the atomic batch was rejected, nothing stored: an event's Nats-Msg-Id is already in the stream or repeated; drop that event or give it a new id")]
+    BatchDuplicate,
+
     /// Retries could not get an acknowledgement before the retry deadline.
     #[error("JetStream publish to {subject:?} not acknowledged after {attempts} attempt(s) in {elapsed:?} ({last}); resending with Nats-Msg-Id {msg_id:?} is safe")]
     NotAcknowledged {

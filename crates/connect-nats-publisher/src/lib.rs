@@ -101,7 +101,7 @@ pub use connect_nats_core::envelope::{
 pub use error::PublishError;
 pub use event_publisher::EventPublisher;
 #[cfg(feature = "jetstream")]
-pub use jetstream::PendingAck;
+pub use jetstream::{BatchAck, PendingAck, MAX_ATOMIC_BATCH};
 pub use memory::{InMemoryPublisher, RecordedEvent, IN_MEMORY_STREAM};
 pub use message::{Outgoing, PublishBuilder};
 pub use options::{

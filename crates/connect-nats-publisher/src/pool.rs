@@ -160,6 +160,8 @@ impl PooledPublisher {
     /// [`Publisher::publish_all`] across the pool: each event goes to its
     /// subject's connection, pipelined within each member's window, sent in
     /// input order; outcomes come back in input order. Never stops early.
+    /// When every event goes to one member, that member's `publish_all`
+    /// sends them (as one fast-ingest batch where the stream allows it).
     pub async fn publish_all<I, S, E, T>(&self, events: I) -> Vec<Result<PublishAck, PublishError>>
     where
         I: IntoIterator<Item = (S, E, T)>,
@@ -168,6 +170,15 @@ impl PooledPublisher {
         T: Serialize + Sync,
     {
         let window = self.inner.options.window.max(1);
+        let events: Vec<(S, E, T)> = events.into_iter().collect();
+        let mut members = events
+            .iter()
+            .map(|(subject, _, _)| self.inner.pool.index_for(subject.as_ref()));
+        if let Some(first) = members.next() {
+            if members.all(|member| member == first) {
+                return self.inner.publishers[first].publish_all(events).await;
+            }
+        }
         let events = events.into_iter();
         let mut out = Vec::with_capacity(events.size_hint().0);
         // Acks in flight per member; never more than its window, so a send

@@ -65,13 +65,32 @@ impl NatsServer {
         Self::try_start_node(config, None).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Starts a server of the newer binary ([`Backend::newer`], nats-server
+    /// [`NEWER_SERVER_VERSION`](crate::NEWER_SERVER_VERSION)) for `config`, always as a local
+    /// process whatever the chosen backend, and waits until it accepts clients.
+    ///
+    /// # Panics
+    /// When `CONNECT_NATS_TEST_NEWER_SERVER` is unset or the server does not come up within
+    /// [`START_TIMEOUT`](crate::START_TIMEOUT).
+    pub fn start_newer(config: ServerConfig) -> NatsServer {
+        Self::try_start_with(Backend::newer(), config, None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Starts a server, optionally as a cluster node; on failure the process is killed and the
     /// error describes it (with the log tail).
     pub(crate) fn try_start_node(
         config: ServerConfig,
         cluster: Option<ClusterSpec>,
     ) -> Result<NatsServer, String> {
-        let backend = Backend::from_env().clone();
+        Self::try_start_with(Backend::from_env().clone(), config, cluster)
+    }
+
+    /// [`try_start_node`](Self::try_start_node) with the given backend.
+    fn try_start_with(
+        backend: Backend,
+        config: ServerConfig,
+        cluster: Option<ClusterSpec>,
+    ) -> Result<NatsServer, String> {
         let dir = tempfile::Builder::new()
             .prefix("connect-nats-testkit-")
             .tempdir()

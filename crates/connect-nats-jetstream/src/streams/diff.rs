@@ -7,8 +7,9 @@
 //! Every field of [`StreamSpec`] is compared, with the server's defaults
 //! normalised (`-1` and `0` both mean "unlimited" for `max_bytes`,
 //! `max_msgs`, `max_msgs_per_subject` and `max_msg_size`; `0` means "forever"
-//! for `max_age`; `0` replicas means one). Two fields are compared only when declared: `description` and
-//! `duplicate_window` (`None` leaves the server's value alone). Settings a
+//! for `max_age`; `0` replicas means one). Four fields are compared only when declared:
+//! `description` and `duplicate_window` (`None` leaves the server's value alone), `allow_atomic`
+//! and `allow_batched` (`false` leaves the server's value alone). Settings a
 //! spec cannot express (`allow_direct`, `max_consumers`, `metadata`…) are
 //! never compared and are preserved on update.
 
@@ -41,6 +42,8 @@ pub(crate) struct ServerStreamConfig {
     /// Nanoseconds.
     pub duplicate_window: i64,
     pub sealed: bool,
+    pub allow_atomic: bool,
+    pub allow_batched: bool,
 }
 
 /// A field the server cannot change in place.
@@ -225,6 +228,15 @@ pub(crate) fn diff(spec: &StreamSpec, server: &ServerStreamConfig) -> StreamDiff
         }
     }
 
+    for (field, declared, current) in [
+        ("allow_atomic", spec.allow_atomic, server.allow_atomic),
+        ("allow_batched", spec.allow_batched, server.allow_batched),
+    ] {
+        if declared && !current {
+            change(field, Safe, "false".to_owned(), "true".to_owned());
+        }
+    }
+
     if server.sealed && !out.changes.is_empty() {
         out.blocked.push(Blocked {
             field: "sealed",
@@ -363,6 +375,14 @@ fn apply_declared(config: &mut Map<String, Value>, spec: &StreamSpec) {
     if let Some(window) = spec.duplicate_window.filter(|w| !w.is_zero()) {
         config.insert("duplicate_window".into(), json!(duration_to_nanos(window)));
     }
+    for (field, declared) in [
+        ("allow_atomic", spec.allow_atomic),
+        ("allow_batched", spec.allow_batched),
+    ] {
+        if declared {
+            config.insert(field.into(), json!(true));
+        }
+    }
 }
 
 fn declared_max_age(spec: &StreamSpec) -> Option<Duration> {
@@ -477,8 +497,40 @@ mod tests {
             discard: "old".into(),
             duplicate_window: 120_000_000_000,
             sealed: false,
+            allow_atomic: true,
+            allow_batched: false,
         };
         assert_eq!(diff(&spec, &server), StreamDiff::default());
+    }
+
+    #[test]
+    fn batch_flags_are_added_when_declared_and_never_removed() {
+        let mut spec = spec();
+        let mut server = server_view(&spec);
+        spec.allow_atomic = true;
+        spec.allow_batched = true;
+        server.allow_atomic = true;
+        let fields: Vec<_> = diff(&spec, &server)
+            .changes
+            .into_iter()
+            .map(|c| (c.field, c.kind))
+            .collect();
+        assert_eq!(fields, [("allow_batched".to_owned(), ChangeKind::Safe)]);
+        let request = create_request(&spec);
+        assert_eq!(request["allow_atomic"], json!(true));
+        assert_eq!(request["allow_batched"], json!(true));
+        spec.allow_atomic = false;
+        assert!(create_request(&spec).get("allow_atomic").is_none());
+        server.allow_batched = true;
+        assert!(diff(
+            &StreamSpec {
+                allow_batched: false,
+                ..spec
+            },
+            &server
+        )
+        .changes
+        .is_empty());
     }
 
     #[test]

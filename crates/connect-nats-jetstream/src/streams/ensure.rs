@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::defaults::default_connect_streams;
 use super::diff::{create_request, diff, plan, update_request, ServerStreamConfig};
 use super::report::{EnsureReport, FieldChange, StreamOutcome, StreamReport};
+use crate::server_version::{ServerVersion, ATOMIC_BATCH_VERSION, FAST_INGEST_VERSION};
 
 /// Creates missing streams, updates streams whose settings differ, leaves
 /// identical ones alone, and reports per stream what it did.
@@ -114,6 +115,13 @@ fn is_floor(spec: &StreamSpec) -> bool {
 }
 
 async fn ensure_one(js: &Context, spec: &StreamSpec, dry_run: bool) -> StreamOutcome {
+    if let Some((field, reason)) = missing_feature(spec, ServerVersion::of(&js.client())) {
+        return StreamOutcome::Failed {
+            field: Some(field.to_owned()),
+            reason,
+            changes: Vec::new(),
+        };
+    }
     let existing = match api(js, &format!("STREAM.INFO.{}", spec.name), &Value::Null).await {
         Ok(info) => Some(info),
         Err(ApiError::Server(e)) if e.is_stream_not_found() => None,
@@ -207,6 +215,31 @@ async fn ensure_one(js: &Context, spec: &StreamSpec, dry_run: bool) -> StreamOut
     }
 }
 
+/// The first declared flag the connected server is too old for, with the reason: an older server
+/// ignores the flag and would store every message of a batch on its own.
+fn missing_feature(
+    spec: &StreamSpec,
+    server: Option<ServerVersion>,
+) -> Option<(&'static str, String)> {
+    [
+        ("allow_atomic", spec.allow_atomic, ATOMIC_BATCH_VERSION),
+        ("allow_batched", spec.allow_batched, FAST_INGEST_VERSION),
+    ]
+    .into_iter()
+    .filter(|(_, declared, _)| *declared)
+    .find(|(_, _, needed)| server.is_none_or(|v| v < *needed))
+    .map(|(field, _, needed)| {
+        let have = server.map_or_else(|| "of unknown version".to_owned(), |v| v.to_string());
+        (
+            field,
+            format!(
+                "`{field}` needs nats-server {needed} or later and the server is {have}; upgrade \
+                 the server or remove `{field}`"
+            ),
+        )
+    })
+}
+
 /// An error of a JetStream API request.
 #[derive(Debug)]
 pub(crate) enum ApiError {
@@ -288,5 +321,27 @@ pub(crate) fn describe_request_error(kind: RequestErrorKind, detail: &str) -> St
             connection and the server's JetStream health (`nats server check jetstream`)"
             .to_owned(),
         _ => format!("the JetStream request failed: {detail}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flag_the_server_is_too_old_for_names_the_version_needed() {
+        let mut spec = StreamSpec::new("ORDERS", ["orders.>"]);
+        spec.allow_batched = true;
+        let old = ServerVersion::parse("2.12.1");
+        let (field, reason) = missing_feature(&spec, old).unwrap_or_default();
+        assert_eq!(field, "allow_batched");
+        assert!(reason.contains("2.14.0"), "{reason}");
+        assert!(missing_feature(&spec, ServerVersion::parse("2.15.1")).is_none());
+        spec.allow_batched = false;
+        assert!(missing_feature(&spec, ServerVersion::parse("2.10.26")).is_none());
+        spec.allow_atomic = true;
+        let (field, _) =
+            missing_feature(&spec, ServerVersion::parse("2.10.26")).unwrap_or_default();
+        assert_eq!(field, "allow_atomic");
     }
 }

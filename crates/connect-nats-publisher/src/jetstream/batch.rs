@@ -1,19 +1,37 @@
-//! [`Publisher::publish_all`]: a batch of events, pipelined within the window.
+//! `publish_all`: many events, each with its own result, as one fast batch where the stream
+//! allows it (see `fast_ingest`), otherwise pipelined within the ack window.
 
 use std::collections::VecDeque;
 
 use serde::Serialize;
 
+use super::fast_ingest::{flow_acked, FastMessage};
 use super::pending::{settle, PendingAck};
 use crate::error::PublishError;
+use crate::message::Outgoing;
 use crate::outcome::PublishAck;
 use crate::publisher::Publisher;
+use crate::subject::validate_publish_subject;
+
+/// Fewest events for which `publish_all` tries fast ingest.
+const FAST_MIN_EVENTS: usize = 2;
+
+/// One event of `publish_all`: subject, type, data, and the `Nats-Msg-Id` it must keep.
+type Item<'a, T> = (&'a str, &'a str, &'a T, Option<&'a str>);
 
 impl Publisher {
     /// Publishes a batch of `(subject, event_type, data)` events to
-    /// JetStream, pipelined within the window, and returns each one's
-    /// outcome in input order. Never stops early: one failure does not
-    /// keep the others from being sent.
+    /// JetStream and returns each one's outcome in input order. Never stops
+    /// early: one failure does not keep the others from being sent.
+    ///
+    /// When every event goes to one stream declared with `allow_batched`
+    /// on nats-server 2.14 or later, the events travel as one fast-ingest
+    /// batch (detected once per subject and remembered): each is
+    /// acknowledged by the server's flow acks, which carry no stream
+    /// sequence, so its [`PublishAck::sequence`] is 0. Events a failed batch
+    /// left unacknowledged are published again, pipelined, with the same
+    /// `Nats-Msg-Id`. Otherwise the events are pipelined within the window,
+    /// each with its own ack.
     pub async fn publish_all<I, S, E, T>(&self, events: I) -> Vec<Result<PublishAck, PublishError>>
     where
         I: IntoIterator<Item = (S, E, T)>,
@@ -21,22 +39,118 @@ impl Publisher {
         E: AsRef<str>,
         T: Serialize + Sync,
     {
-        let events = events.into_iter();
+        let events: Vec<(S, E, T)> = events.into_iter().collect();
+        let items = || {
+            events
+                .iter()
+                .map(|(s, e, t)| (s.as_ref(), e.as_ref(), t, None))
+        };
+        if events.len() >= FAST_MIN_EVENTS {
+            let subjects: Vec<&str> = events.iter().map(|(s, _, _)| s.as_ref()).collect();
+            if let Some(stream) = self.fast_ingest_stream(&subjects).await {
+                return self.publish_all_fast(&stream, items()).await;
+            }
+        }
+        self.publish_pipelined(items()).await
+    }
+
+    /// The fast path of [`publish_all`](Self::publish_all).
+    async fn publish_all_fast<'a, T: Serialize + Sync + 'a>(
+        &self,
+        stream: &str,
+        items: impl Iterator<Item = Item<'a, T>>,
+    ) -> Vec<Result<PublishAck, PublishError>> {
+        let items: Vec<Item<'a, T>> = items.collect();
+        let mut results: Vec<Option<Result<PublishAck, PublishError>>> =
+            items.iter().map(|_| None).collect();
+        let mut ids = Vec::with_capacity(items.len());
+        let mut sent = Vec::with_capacity(items.len());
+        let mut messages = Vec::with_capacity(items.len());
+        for (index, (subject, event_type, data, _)) in items.iter().enumerate() {
+            let id = nuid::next().as_str().to_owned();
+            match self.fast_message(Outgoing::event(subject, event_type, *data), &id) {
+                Ok(message) => {
+                    messages.push(message);
+                    ids.push(id);
+                    sent.push(index);
+                }
+                Err(e) => results[index] = Some(Err(e)),
+            }
+        }
+        let outcome = self.send_fast_batch(stream, messages).await;
+        for &index in &sent[..outcome.acked] {
+            results[index] = Some(flow_acked(&outcome));
+        }
+        if let Some(why) = &outcome.stopped {
+            tracing::warn!(
+                stream,
+                acked = outcome.acked,
+                again = sent.len() - outcome.acked,
+                why = why.as_str(),
+                "fast-ingest batch ended early; publishing the unacknowledged events again"
+            );
+        }
+        let rest = sent[outcome.acked..].iter().zip(&ids[outcome.acked..]);
+        let again = self
+            .publish_pipelined(rest.clone().map(|(&index, id)| {
+                let (subject, event_type, data, _) = items[index];
+                (subject, event_type, data, Some(id.as_str()))
+            }))
+            .await;
+        for ((&index, _), result) in rest.zip(again) {
+            results[index] = Some(result);
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or(Err(PublishError::Send(
+                    "the event was not sent; publish it again".to_owned(),
+                )))
+            })
+            .collect()
+    }
+
+    /// Builds and checks one fast batch message with `Nats-Msg-Id` `id`.
+    fn fast_message<T: Serialize + ?Sized>(
+        &self,
+        event: Outgoing<'_, T>,
+        id: &str,
+    ) -> Result<FastMessage, PublishError> {
+        validate_publish_subject(event.subject())?;
+        let (template, payload) = self.parts(&event)?;
+        let header_len = self.header_len(event.event_type(), id.len());
+        let (template, header_len) = crate::otel::with_trace_context_template(template, header_len);
+        self.check_size(header_len, payload.len())?;
+        let mut headers = template.headers.clone();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
+        Ok(FastMessage {
+            subject: event.subject().into(),
+            headers,
+            payload,
+        })
+    }
+
+    /// Publishes `items` pipelined within the window; results in input order.
+    async fn publish_pipelined<'a, T: Serialize + Sync + 'a>(
+        &self,
+        items: impl Iterator<Item = Item<'a, T>>,
+    ) -> Vec<Result<PublishAck, PublishError>> {
         let window = self.inner.options.window;
-        let mut out = Vec::with_capacity(events.size_hint().0);
+        let mut out = Vec::with_capacity(items.size_hint().0);
         let mut in_flight: VecDeque<Result<PendingAck, PublishError>> =
             VecDeque::with_capacity(window.min(4096));
-        for (subject, event_type, data) in events {
+        for (subject, event_type, data, msg_id) in items {
             if in_flight.len() >= window {
                 if let Some(oldest) = in_flight.pop_front() {
                     out.push(settle(oldest).await);
                 }
             }
-            let pending = self
-                .event(subject.as_ref(), event_type.as_ref(), &data)
-                .send_async()
-                .await;
-            in_flight.push_back(pending);
+            let builder = self.event(subject, event_type, data);
+            let builder = match msg_id {
+                Some(id) => builder.msg_id(id),
+                None => builder,
+            };
+            in_flight.push_back(builder.send_async().await);
         }
         for pending in in_flight {
             out.push(settle(pending).await);

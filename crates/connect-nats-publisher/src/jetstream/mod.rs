@@ -13,7 +13,9 @@
 //! - `pending.rs`: the [`PendingAck`] handed to the caller;
 //! - `batch.rs`: `publish_all`.
 
+mod atomic;
 mod batch;
+mod fast_ingest;
 mod pending;
 mod retry;
 
@@ -28,6 +30,7 @@ use serde::Serialize;
 use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::time::Instant;
 
+pub use atomic::{BatchAck, MAX_ATOMIC_BATCH};
 pub(crate) use pending::settle;
 pub use pending::PendingAck;
 
@@ -55,6 +58,7 @@ pub(crate) struct JsState {
     window: Arc<Semaphore>,
     context: OnceLock<Context>,
     router: tokio::sync::OnceCell<Arc<AckRouter>>,
+    fast: fast_ingest::FastIngestSupport,
     /// Set by `close`: when publishes in flight stop retrying.
     stop: watch::Sender<Option<Instant>>,
     /// Outcomes of publishes that finished while closing.
@@ -74,6 +78,7 @@ impl JsState {
             window: Arc::new(Semaphore::new(options.window.max(1))),
             context: OnceLock::new(),
             router: tokio::sync::OnceCell::new(),
+            fast: fast_ingest::FastIngestSupport::default(),
             stop: watch::Sender::new(None),
             outcomes: Mutex::new(ClosingOutcomes::default()),
         }
