@@ -41,6 +41,7 @@ mod error;
 mod file;
 mod layers;
 mod model;
+pub mod redact;
 mod resolve;
 mod secret;
 mod settings;
@@ -61,6 +62,7 @@ pub use error::{ConfigError, ConfigErrorKind};
 pub use model::{
     Auth, Config, JetStreamSettings, ReconnectSettings, Scheme, ServerUrl, TlsSettings,
 };
+pub use redact::redact_secrets;
 pub use secret::Secret;
 pub use settings::{
     setting_by_env, setting_by_key, Setting, CONFIG_FILE_ENV, CONTEXT_ENV, SETTINGS,
