@@ -64,6 +64,64 @@ fn needs_look(byte: u8) -> bool {
     matches!(byte, b'<' | b'>' | b'&' | 0xE2)
 }
 
+/// Whether any byte of `bytes` [`needs_look`], tested 8 bytes at a time.
+#[inline]
+fn any_needs_look(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(word);
+        let w = u64::from_le_bytes(le);
+        if has_byte(w, b'<') | has_byte(w, b'>') | has_byte(w, b'&') | has_byte(w, 0xE2) {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| needs_look(b))
+}
+
+/// Whether one of the 8 bytes of `word` equals `byte` (the "has zero byte"
+/// test on `word ^ byte × 8`).
+#[inline]
+fn has_byte(word: u64, byte: u8) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS != 0
+}
+
+/// Writes `bytes` (valid UTF-8 with nothing serde_json escapes), escaping
+/// `<`, `>`, `&`, U+2028 and U+2029 as Go does.
+#[cold]
+fn write_with_go_escapes<W: ?Sized + Write>(writer: &mut W, bytes: &[u8]) -> io::Result<()> {
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if !needs_look(byte) {
+            i += 1;
+            continue;
+        }
+        let escape: &[u8] = match byte {
+            b'<' => b"\\u003c",
+            b'>' => b"\\u003e",
+            b'&' => b"\\u0026",
+            _ => match bytes.get(i + 1..i + 3) {
+                Some([0x80, 0xA8]) => b"\\u2028",
+                Some([0x80, 0xA9]) => b"\\u2029",
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            },
+        };
+        writer.write_all(&bytes[start..i])?;
+        writer.write_all(escape)?;
+        i += if byte == 0xE2 { 3 } else { 1 };
+        start = i;
+    }
+    writer.write_all(&bytes[start..])
+}
+
 impl Formatter for GoFormatter {
     #[inline]
     fn write_string_fragment<W: ?Sized + Write>(
@@ -72,33 +130,11 @@ impl Formatter for GoFormatter {
         fragment: &str,
     ) -> io::Result<()> {
         let bytes = fragment.as_bytes();
-        let mut start = 0;
-        let mut i = 0;
-        while i < bytes.len() {
-            let byte = bytes[i];
-            if !needs_look(byte) {
-                i += 1;
-                continue;
-            }
-            let escape: &[u8] = match byte {
-                b'<' => b"\\u003c",
-                b'>' => b"\\u003e",
-                b'&' => b"\\u0026",
-                _ => match bytes.get(i + 1..i + 3) {
-                    Some([0x80, 0xA8]) => b"\\u2028",
-                    Some([0x80, 0xA9]) => b"\\u2029",
-                    _ => {
-                        i += 1;
-                        continue;
-                    }
-                },
-            };
-            writer.write_all(&bytes[start..i])?;
-            writer.write_all(escape)?;
-            i += if byte == 0xE2 { 3 } else { 1 };
-            start = i;
+        if any_needs_look(bytes) {
+            write_with_go_escapes(writer, bytes)
+        } else {
+            writer.write_all(bytes)
         }
-        writer.write_all(&bytes[start..])
     }
 
     #[inline]
@@ -114,51 +150,67 @@ impl Formatter for GoFormatter {
     #[inline]
     fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
         let abs = value.abs();
-        write_float(writer, value, abs != 0.0 && !(1e-6..1e21).contains(&abs))
+        let exponent = abs != 0.0 && !(1e-6..1e21).contains(&abs);
+        write_go_float(writer, zmij::Buffer::new().format_finite(value), exponent)
     }
 
     #[inline]
     fn write_f32<W: ?Sized + Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
         let abs = value.abs();
-        write_float(writer, value, abs != 0.0 && !(1e-6..1e21).contains(&abs))
+        let exponent = abs != 0.0 && !(1e-6..1e21).contains(&abs);
+        write_go_float(writer, zmij::Buffer::new().format_finite(value), exponent)
     }
 }
 
-/// Writes a finite float with its shortest round-trip digits: as a plain
-/// decimal (`1`, `0.000001`, `100000000000000000000`), or in Go's exponent
-/// form when `exponent` (see [`write_exponent`]).
-#[inline]
-fn write_float<W, F>(writer: &mut W, value: F, exponent: bool) -> io::Result<()>
-where
-    W: ?Sized + Write,
-    F: std::fmt::Display + std::fmt::LowerExp,
-{
-    if exponent {
-        write_exponent(writer, format_args!("{value:e}"))
-    } else {
-        write!(writer, "{value}")
-    }
-}
-
-/// Writes Rust's shortest exponent form (`1.5e21`, `1e-7`) as Go does
-/// (`1.5e+21`, `1e-7`): a `+` before a positive exponent, no padding.
-fn write_exponent<W: ?Sized + Write>(
+/// Rewrites zmij's shortest round-trip form (`1.0`, `1.5e+21`, `1e-7`,
+/// `1e+16`; the form serde_json writes) as Go writes it: in exponent form (`1.5e+21`, `1e-7`) when
+/// `exponent`, else as a plain decimal without a trailing `.0` (`1`,
+/// `10000000000000000`, `0.000001`).
+fn write_go_float<W: ?Sized + Write>(
     writer: &mut W,
-    formatted: std::fmt::Arguments<'_>,
+    shortest: &str,
+    exponent: bool,
 ) -> io::Result<()> {
-    let mut buf = [0u8; 40];
-    let mut cursor = io::Cursor::new(&mut buf[..]);
-    cursor.write_fmt(formatted)?;
-    let len = usize::try_from(cursor.position()).unwrap_or(0);
-    let text = &buf[..len];
-    match text.iter().position(|&b| b == b'e') {
-        Some(e) if text.get(e + 1) != Some(&b'-') => {
-            writer.write_all(&text[..=e])?;
-            writer.write_all(b"+")?;
-            writer.write_all(&text[e + 1..])
-        }
-        _ => writer.write_all(text),
+    let (mantissa, exp) = match shortest.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (shortest, 0),
+    };
+    let mantissa = mantissa.strip_suffix(".0").unwrap_or(mantissa);
+    if exponent {
+        writer.write_all(mantissa.as_bytes())?;
+        let sign = if exp < 0 { "" } else { "+" };
+        return write!(writer, "e{sign}{exp}");
     }
+    if exp == 0 {
+        return writer.write_all(mantissa.as_bytes());
+    }
+    // A plain decimal from `[-]d[.ddd]eX`, with X in -6..=20 here.
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, mantissa),
+    };
+    let digits: Vec<u8> = mantissa.bytes().filter(|b| *b != b'.').collect();
+    let point = 1 + exp; // digits before the decimal point
+    let mut out = Vec::with_capacity(digits.len() + 24);
+    if negative {
+        out.push(b'-');
+    }
+    if point <= 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', point.unsigned_abs() as usize));
+        out.extend_from_slice(&digits);
+    } else {
+        let point = point.unsigned_abs() as usize;
+        if digits.len() <= point {
+            out.extend_from_slice(&digits);
+            out.extend(std::iter::repeat_n(b'0', point - digits.len()));
+        } else {
+            out.extend_from_slice(&digits[..point]);
+            out.push(b'.');
+            out.extend_from_slice(&digits[point..]);
+        }
+    }
+    writer.write_all(&out)
 }
 
 #[cfg(test)]
@@ -196,6 +248,20 @@ mod tests {
     }
 
     #[test]
+    fn the_word_scan_finds_each_character_at_each_position() {
+        for len in 0..40 {
+            assert!(!any_needs_look(&vec![b'a'; len]));
+            for at in 0..len {
+                for special in [b'<', b'>', b'&', 0xE2] {
+                    let mut bytes = vec![0xE3; len];
+                    bytes[at] = special;
+                    assert!(any_needs_look(&bytes), "{special} at {at} of {len}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn map_keys_are_escaped_like_values() {
         let map = BTreeMap::from([("a<b", 1), ("z", 2)]);
         assert_eq!(go(&map), r#"{"a\u003cb":1,"z":2}"#);
@@ -203,7 +269,14 @@ mod tests {
 
     #[test]
     fn floats_are_written_as_go_does() {
-        let cases: [(f64, &str); 16] = [
+        let cases: [(f64, &str); 23] = [
+            (1e-5, "0.00001"),
+            (0.00001234, "0.00001234"),
+            (-1.5e-6, "-0.0000015"),
+            (123.456, "123.456"),
+            (1e15, "1000000000000000"),
+            (1.2345678901234568e20, "123456789012345680000"),
+            (-17.25, "-17.25"),
             (1.0, "1"),
             (-2.0, "-2"),
             (0.0, "0"),
