@@ -1,5 +1,6 @@
 //! Command-line options.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -31,6 +32,9 @@ pub struct Args {
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 30)]
     pub report_every: u64,
+    /// Where the run's JSON report is written (its directory is created).
+    #[arg(long, default_value = "target/soak/report.json")]
+    pub report: PathBuf,
 }
 
 impl Args {

@@ -7,7 +7,8 @@
 //! (file storage, same port). At the end the publishers stop, every pending ack is awaited,
 //! failed publishes are republished, the consumer catches up, the stream is read back, and a
 //! summary is printed: published / acked / stored / consumed / lost, reconnects, memory.
-//! The exit status is non-zero when an acknowledged event was lost.
+//! The same figures are written as JSON to `--report` (default
+//! `target/soak/report.json`). The exit status is non-zero when an acknowledged event was lost.
 //!
 //! Run it with `cargo xtask soak --minutes N`, which provisions the server.
 
@@ -49,6 +50,8 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     init_logging();
+    let report_path = args.report.clone();
+    let settings = args.clone();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -63,6 +66,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(args)) {
         Ok(summary) => {
             println!("{summary}");
+            match write_report(&report_path, &summary.to_json(&settings)) {
+                Ok(()) => println!("soak: report written to {}", report_path.display()),
+                Err(e) => eprintln!("connect-nats-soak: {e:#}"),
+            }
             if summary.lost() == 0 && summary.unacked == 0 {
                 println!("soak: OK — no acknowledged event lost");
                 ExitCode::SUCCESS
@@ -76,6 +83,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes the JSON report, creating its directory.
+fn write_report(path: &std::path::Path, report: &serde_json::Value) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the report directory {}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(report).context("cannot encode the report")?;
+    std::fs::write(path, text + "\n")
+        .with_context(|| format!("cannot write the report {}", path.display()))
 }
 
 /// Library warnings (disconnects, retries) go to stderr; `RUST_LOG` overrides.

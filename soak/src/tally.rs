@@ -6,6 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use serde_json::json;
+
+use crate::args::Args;
+
 /// Locks, recovering from a poisoned lock (the data is plain counters and sets).
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -134,6 +138,44 @@ impl Summary {
     /// Acknowledged events lost anywhere.
     pub fn lost(&self) -> u64 {
         self.lost_in_stream + self.lost_in_consumer
+    }
+
+    /// The figures of this run as one JSON object (what `report.json` holds).
+    pub fn to_json(&self, args: &Args) -> serde_json::Value {
+        json!({
+            "settings": {
+                "minutes": args.minutes,
+                "rate": args.rate,
+                "publishers": args.publishers,
+                "restart_every_s": args.restart_every,
+                "core_rate": args.core_rate,
+            },
+            "publishing_s": self.publishing.as_secs_f64(),
+            "total_s": self.total.as_secs_f64(),
+            "restarts": { "sigkill": self.kills, "graceful": self.graceful },
+            "published": self.published,
+            "acked": self.acked,
+            "publish_errors": self.publish_errors,
+            "republished": self.republished,
+            "duplicate_acks": self.duplicate_acks,
+            "never_acked": self.unacked,
+            "stored": { "distinct": self.stored_distinct, "messages": self.stored_total },
+            "consumed": { "distinct": self.consumed_distinct, "handlings": self.consumed_total },
+            "redeliveries": self.consumed_total.saturating_sub(self.consumed_distinct),
+            "lost": {
+                "total": self.lost(),
+                "acked_not_stored": self.lost_in_stream,
+                "acked_not_consumed": self.lost_in_consumer,
+            },
+            "consumer_stats": self.consumer,
+            "core": { "published": self.core.0, "errors": self.core.1, "received": self.core.2 },
+            "reconnects": {
+                "publisher": self.reconnects.0,
+                "consumer": self.reconnects.1,
+                "core": self.reconnects.2,
+            },
+            "rss_kib": { "max_sampled": self.max_rss_kib, "peak": self.peak_rss_kib },
+        })
     }
 }
 

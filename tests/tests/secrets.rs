@@ -369,6 +369,60 @@ async fn user_password_never_leaks() {
     .await;
 }
 
+/// A config built in code from URLs carrying `user:pass@` (`.url(..)`, `.servers(..)`), the
+/// builder itself, a malformed one, and what `connect-nats config` prints.
+fn code_built(urls: &[String]) -> Result<Config, ConfigError> {
+    let builder = Config::builder()
+        .without_process_env()
+        .without_context()
+        .connect_timeout(Duration::from_secs(3))
+        .reconnect_wait(Duration::from_millis(100))
+        .reconnect_max_wait(Duration::from_millis(300));
+    let builder = match urls {
+        [one] => builder.url(one.clone()),
+        many => builder.servers(many.iter().cloned()),
+    };
+    let shown = format!("{builder:?}");
+    builder.build_with_sources().map(|resolved| {
+        let json = serde_json::to_string(&resolved).expect("serializes");
+        assert!(
+            !shown.contains('@') && !json.contains('@'),
+            "{shown} {json}"
+        );
+        resolved.config
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_in_a_code_built_url_never_leaks() {
+    bounded(TEST_TIMEOUT, async {
+        let password = random_secret("codepw");
+        let wrong = random_secret("badcodepw");
+        let mut secrets = Secrets::default();
+        secrets.add(&password).add(&wrong);
+        let mut server = NatsServer::start(ServerConfig::user_password("svc", password.clone()));
+        let port = server.port();
+        let with = |secret: &str| format!("nats://svc:{secret}@127.0.0.1:{port}");
+        let right = code_built(&[with(&password)]).expect("a code-built URL loads");
+        secrets.assert_debug_clean("a code-built Config", &right);
+        let wrongs = [
+            code_built(&[with(&wrong)]).expect("loads"),
+            code_built(&[with(&wrong), with(&wrong)]).expect("loads"),
+        ];
+        for malformed in [
+            format!("nats://svc:{password}@127.0.0.1:notaport"),
+            format!("http://svc:{password}@h"),
+        ] {
+            let error = code_built(&[malformed]).expect_err("a malformed URL is refused");
+            secrets.assert_error_clean("a code-built URL's error", &error);
+        }
+        let mixed = code_built(&[with(&password), with(&wrong)]).expect_err("mixed credentials");
+        secrets.assert_error_clean("mixed credentials error", &mixed);
+        exercise(&mut server, &right, &wrongs, &secrets).await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nkey_seed_file_never_leaks() {
     bounded(TEST_TIMEOUT, async {

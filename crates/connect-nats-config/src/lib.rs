@@ -42,6 +42,7 @@ mod file;
 mod headers;
 mod layers;
 mod model;
+pub mod redact;
 mod resolve;
 mod secret;
 mod settings;
@@ -63,6 +64,7 @@ pub use headers::{HeaderPolicy, UnknownHeaderPolicy};
 pub use model::{
     Auth, Config, JetStreamSettings, ReconnectSettings, Scheme, ServerUrl, TlsSettings,
 };
+pub use redact::redact_secrets;
 pub use secret::Secret;
 pub use settings::{
     setting_by_env, setting_by_key, Setting, CONFIG_FILE_ENV, CONTEXT_ENV, SETTINGS,

@@ -5,8 +5,11 @@
 //! ```
 //!
 //! Fields are written in exactly this order (the order Go's `encoding/json`
-//! uses for the original library's struct); readers accept extra unknown
-//! fields and a missing `version` (taken as 1).
+//! uses for the original library's struct), through
+//! [`GoFormatter`](crate::go_json::GoFormatter), so strings and numbers are
+//! escaped and formatted as Go writes them; [`go_json`](crate::go_json) lists
+//! what the data's own `Serialize` must do to match Go (sorted map keys).
+//! Readers accept extra unknown fields and a missing `version` (taken as 1).
 //!
 //! This module is the one definition of the wire format: the publisher
 //! writes it, the JetStream consumer and the CLI's `tail` read it.
@@ -161,7 +164,7 @@ pub fn encode_into<T: Serialize + ?Sized>(
         data,
         meta: MetaRef { ts, by },
     };
-    serde_json::to_writer(out, &event).map_err(|e| EnvelopeError::Encode(e.to_string()))
+    crate::go_json::to_writer(out, &event).map_err(|e| EnvelopeError::Encode(e.to_string()))
 }
 
 #[cfg(test)]
@@ -213,6 +216,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, GOLDEN.as_bytes());
+    }
+
+    /// Bytes Go's `json.Marshal` writes for the original library's `Event`
+    /// with these values (HTML characters, U+2028, whole and tiny floats).
+    #[test]
+    fn golden_bytes_follow_go_rules() {
+        let event = Event {
+            event_type: "a<b>&c".to_owned(),
+            version: 2,
+            data: serde_json::json!({"amount": 1.0, "tiny": 1e-7, "huge": 1e21, "note": "x\u{2028}y\n"}),
+            meta: Meta {
+                ts: 5,
+                by: "svc&co".to_owned(),
+            },
+        };
+        let want = r#"{"type":"a\u003cb\u003e\u0026c","version":2,"data":{"amount":1,"huge":1e+21,"note":"x\u2028y\n","tiny":1e-7},"meta":{"ts":5,"by":"svc\u0026co"}}"#;
+        assert_eq!(std::str::from_utf8(&event.to_vec().unwrap()).unwrap(), want);
+        let back = Envelope::from_slice(want.as_bytes()).unwrap();
+        assert_eq!(
+            (&back.event_type, &back.meta),
+            (&event.event_type, &event.meta)
+        );
+        assert_eq!(back.data["note"], event.data["note"]);
+        assert_eq!(back.data["amount"].as_f64(), Some(1.0));
     }
 
     #[test]

@@ -79,6 +79,7 @@ pub mod backoff;
 mod connection;
 pub mod envelope;
 mod error;
+pub mod go_json;
 mod health;
 pub mod metrics;
 mod monitor;

@@ -29,7 +29,8 @@
 //! | `tls.first`                    | `tls_first`                                       |
 //!
 //! TLS files: async-nats 0.51 takes certificates and keys only as paths (or
-//! as a whole rustls configuration), and reads them itself when it connects.
+//! as a whole rustls configuration), and reads them itself, on a blocking
+//! thread, at each connection attempt.
 //! The loader has checked them; they are passed on as paths, not read here.
 //!
 //! `NATS_MAX_RECONNECTS=0`: async-nats reads both `0` and "none" as unlimited

@@ -229,7 +229,7 @@ impl InMemoryPublisher {
                 &self.service_name,
             )
             .map_err(|e| PublishError::Serialize(e.to_string()))?,
-            None => serde_json::to_writer(&mut payload, &value)?,
+            None => connect_nats_core::go_json::to_writer(&mut payload, &value)?,
         }
         let mut s = self.lock();
         if let Some(err) = s.failures.pop_front() {

@@ -89,13 +89,18 @@ pub struct PublisherOptions {
     pub headers: HeaderPolicy,
     /// Most JetStream acknowledgements awaited at once (pipelining window).
     pub window: usize,
-    /// Longest time a publish call blocks handing the event over (to the
-    /// client, or waiting for a window slot).
+    /// Longest time a publish call blocks handing the event over: a core
+    /// publish, to the client's queue (or to the disconnected buffer); a
+    /// JetStream publish, waiting for a free slot in the ack window. It does
+    /// not bound the wait for a JetStream acknowledgement: that is
+    /// [`retry_deadline`](Self::retry_deadline), counted from the first send,
+    /// so `.send()` returns within about `publish_timeout + retry_deadline`.
     pub publish_timeout: Duration,
     /// Wait for one JetStream acknowledgement before sending again.
     pub ack_timeout: Duration,
-    /// Time from the first send after which a JetStream publish stops
-    /// retrying and returns [`PublishError::NotAcknowledged`](crate::PublishError::NotAcknowledged).
+    /// Time from the first send (once the event has a window slot) after
+    /// which a JetStream publish stops retrying and returns
+    /// [`PublishError::NotAcknowledged`](crate::PublishError::NotAcknowledged).
     /// Keep it below the stream's duplicate window so retries are de-duplicated.
     pub retry_deadline: Duration,
     /// Disconnected-buffer limits (core publishes).

@@ -15,7 +15,8 @@
 //! it is dropped. Payloads kept for long (the disconnected buffer) are copied
 //! out of the slab so a few of them cannot pin many slabs.
 //!
-//! The bytes are identical to serializing [`Event`](crate::Event) with serde
+//! The bytes are identical to [`Event::to_vec`](crate::Event::to_vec): both
+//! write through `connect_nats_core::go_json`, as Go's `encoding/json` would
 //! (unit-tested below).
 
 use std::cell::RefCell;
@@ -33,6 +34,7 @@ use crate::options::HeaderPolicy;
 use connect_nats_core::envelope::{
     CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_SERVICE,
 };
+use connect_nats_core::go_json;
 
 pub(crate) const NAME_EVENT_TYPE: HeaderName = HeaderName::from_static(HEADER_EVENT_TYPE);
 pub(crate) const NAME_SERVICE: HeaderName = HeaderName::from_static(HEADER_SERVICE);
@@ -103,7 +105,7 @@ impl Templates {
         }
         let mut by_suffix = b",\"by\":".to_vec();
         // Writing a &str into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut by_suffix, service_name);
+        let _ = go_json::to_writer(&mut by_suffix, service_name);
         by_suffix.extend_from_slice(b"}}");
         Templates {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -192,7 +194,7 @@ impl Templates {
             headers.insert(NAME_EVENT_TYPE, value);
         }
         let mut prefix = b"{\"type\":".to_vec();
-        serde_json::to_writer(&mut prefix, event_type)?;
+        go_json::to_writer(&mut prefix, event_type)?;
         prefix.extend_from_slice(b",\"version\":");
         Ok(HeaderTemplate {
             prefix: prefix.into_boxed_slice(),
@@ -209,11 +211,11 @@ impl Templates {
     ) -> Result<Bytes, PublishError> {
         let write = |buf: &mut SlabWriter<'_>| -> Result<(), PublishError> {
             buf.put(prefix);
-            serde_json::to_writer(&mut *buf, &version)?;
+            go_json::to_writer(&mut *buf, &version)?;
             buf.put(b",\"data\":");
-            serde_json::to_writer(&mut *buf, data)?;
+            go_json::to_writer(&mut *buf, data)?;
             buf.put(b",\"meta\":{\"ts\":");
-            serde_json::to_writer(&mut *buf, &ts)?;
+            go_json::to_writer(&mut *buf, &ts)?;
             buf.put(&self.by_suffix);
             Ok(())
         };
@@ -221,9 +223,10 @@ impl Templates {
     }
 }
 
-/// Serializes plain JSON (no envelope) into an exactly-sized payload.
+/// Serializes plain JSON (no envelope), as Go would, into an exactly-sized
+/// payload.
 pub(crate) fn encode_plain<T: Serialize + ?Sized>(data: &T) -> Result<Bytes, PublishError> {
-    with_buffer(|buf| serde_json::to_writer(&mut *buf, data).map_err(PublishError::from))
+    with_buffer(|buf| go_json::to_writer(&mut *buf, data).map_err(PublishError::from))
 }
 
 /// An `io::Write` appending to a `BytesMut` (monomorphic, so serde_json's
@@ -349,6 +352,7 @@ mod tests {
     struct Data<'a> {
         s: &'a str,
         n: i32,
+        f: f64,
         v: Vec<u8>,
     }
 
@@ -358,11 +362,13 @@ mod tests {
             ("invite.created", "connect-auth", 1u32, 1_767_225_600_000i64),
             ("quote\"and\\back", "svc \"x\" é ✓", 7, 0),
             ("presence.updated", "s", u32::MAX, -5),
+            ("a<b>&c\u{2028}", "svc&<co>\u{2029}", 2, 9),
         ];
         for (t, by, version, ts) in cases {
             let data = Data {
-                s: "a\"b\n",
+                s: "a\"b\n<&>\u{2028}",
                 n: -3,
+                f: 1.0,
                 v: vec![1, 2],
             };
             let templates = Templates::new(by, HeaderPolicy::Full);
@@ -370,7 +376,7 @@ mod tests {
             for _ in 0..2 {
                 let (template, payload) = templates.event(t, version, &data, ts).unwrap();
                 let headers = &template.headers;
-                let expected = serde_json::to_vec(&Event {
+                let expected = Event {
                     event_type: t.to_owned(),
                     version,
                     data: &data,
@@ -378,13 +384,31 @@ mod tests {
                         ts,
                         by: by.to_owned(),
                     },
-                })
+                }
+                .to_vec()
                 .unwrap();
                 assert_eq!(payload, expected, "{t} / {by}");
                 assert_eq!(headers.get(HEADER_EVENT_TYPE).map(|v| v.as_str()), Some(t));
                 assert_eq!(headers.get(HEADER_SERVICE).map(|v| v.as_str()), Some(by));
             }
         }
+    }
+
+    #[test]
+    fn event_payload_is_what_go_writes() {
+        let templates = Templates::new("svc&co", HeaderPolicy::Minimal);
+        let data = Data {
+            s: "<b>\u{2028}",
+            n: 1,
+            f: 2.0,
+            v: vec![],
+        };
+        let (_, payload) = templates.event("a&b", 1, &data, 7).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&payload).unwrap(),
+            r#"{"type":"a\u0026b","version":1,"data":{"s":"\u003cb\u003e\u2028","n":1,"f":2,"v":[]},"meta":{"ts":7,"by":"svc\u0026co"}}"#
+        );
+        assert_eq!(encode_plain(&1e21).unwrap(), &b"1e+21"[..]);
     }
 
     #[test]

@@ -7,7 +7,8 @@ use crate::provision::{provision, Provisioned};
 
 /// `cargo xtask soak --minutes N`: builds the soak binary (release), provisions the server
 /// backend `test` would use, and runs the soak against it (the soak starts and restarts its own
-/// server through the test harness, so it gets the backend through the same environment).
+/// server through the test harness, so it gets the backend through the same environment). The
+/// soak writes its figures to `target/soak/report.json` unless `-- --report PATH` says otherwise.
 pub fn run(flags: &flags::Soak) -> Result<(), String> {
     let minutes = flags.minutes.unwrap_or(10);
     if minutes == 0 {
@@ -30,6 +31,10 @@ pub fn run(flags: &flags::Soak) -> Result<(), String> {
         "--minutes",
         &minutes.to_string(),
     ]);
+    if !flags.rest.iter().any(|a| a.starts_with("--report")) {
+        soak.arg("--report")
+            .arg(workspace_root().join("target/soak/report.json"));
+    }
     soak.args(&flags.rest);
     soak.envs(backend.test_env());
     super::run(&format!("soak ({minutes} min)"), soak)

@@ -44,7 +44,7 @@ pub async fn run(args: CheckArgs) -> ExitCode {
     if let Some(timeout) = args.timeout {
         builder = builder.connect_timeout(timeout);
     }
-    let config = match builder.build() {
+    let config = match super::load_config(builder).await {
         Ok(config) => config,
         Err(e) => {
             eprintln!("connect-nats check: invalid configuration: {e}");

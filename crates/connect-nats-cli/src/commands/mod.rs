@@ -6,6 +6,8 @@
 use std::future::Future;
 use std::process::ExitCode;
 
+use connect_nats_config::{Config, ConfigBuilder};
+
 pub mod check;
 pub mod config;
 pub mod publish;
@@ -23,6 +25,18 @@ pub fn block_on<F: Future<Output = ExitCode>>(command: F) -> ExitCode {
             eprintln!("connect-nats: cannot start the async runtime: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Builds the configuration on a blocking thread: the loader reads files (a
+/// config file, a NATS CLI context, `.creds`, nkey seed and TLS PEM files),
+/// which must not stall the async runtime. The error is the loader's message.
+pub async fn load_config(builder: ConfigBuilder) -> Result<Config, String> {
+    match tokio::task::spawn_blocking(move || builder.build()).await {
+        Ok(loaded) => loaded.map_err(|e| e.to_string()),
+        Err(e) => Err(format!(
+            "the configuration loader stopped ({e}); run `connect-nats config` to see the failing setting"
+        )),
     }
 }
 

@@ -69,7 +69,7 @@ pub async fn run(args: PublishArgs) -> ExitCode {
         eprintln!("connect-nats publish: {e}");
         return ExitCode::from(EXIT_INVALID_INPUT);
     }
-    let config = match Config::load() {
+    let config = match super::load_config(Config::builder()).await {
         Ok(config) => config,
         Err(e) => {
             eprintln!("connect-nats publish: invalid configuration: {e}");

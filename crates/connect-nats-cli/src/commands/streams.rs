@@ -84,10 +84,11 @@ pub async fn run(args: StreamsArgs) -> ExitCode {
 }
 
 async fn ensure(args: EnsureArgs) -> ExitCode {
-    let loaded = match &args.file {
-        Some(path) => Config::builder().file(path).build(),
-        None => Config::load(),
+    let builder = match &args.file {
+        Some(path) => Config::builder().file(path),
+        None => Config::builder(),
     };
+    let loaded = super::load_config(builder).await;
     let config = match loaded {
         Ok(config) => config,
         Err(e) => {

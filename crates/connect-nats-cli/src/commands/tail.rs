@@ -91,7 +91,7 @@ pub async fn run(args: TailArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_INVALID_INPUT);
     }
-    let config = match Config::load() {
+    let config = match super::load_config(Config::builder()).await {
         Ok(config) => config,
         Err(e) => {
             eprintln!("connect-nats tail: invalid configuration: {e}");
@@ -115,8 +115,10 @@ pub async fn run(args: TailArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Make sure the server has the subscription before saying we listen.
-    let _ = connection.client().flush().await;
+    // A round trip after the SUB before saying we listen: the server handles
+    // one connection's commands in order, so the reply means it holds the
+    // subscription (a flush only writes the socket).
+    let _ = connection.rtt(Duration::from_secs(5)).await;
     eprintln!(
         "connect-nats tail: listening on {} (Ctrl-C to stop)",
         args.subject

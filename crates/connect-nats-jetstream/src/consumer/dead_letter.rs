@@ -9,12 +9,15 @@
 //! duplicate window.
 
 use async_nats::HeaderMap;
+use connect_nats_config::redact_secrets;
 
 use super::outcome::DeadLetterReason;
 
 /// Why: `permanent` (the handler said so) or `max_deliver` (tried enough).
 pub const REASON: &str = "Connect-Dead-Letter-Reason";
-/// The handler's error message.
+/// The handler's error message, one line of at most 1024 bytes, with secrets
+/// hidden as in the consumer's logs
+/// ([`redact_secrets`](connect_nats_config::redact_secrets)).
 pub const ERROR: &str = "Connect-Dead-Letter-Error";
 /// How many times the message was delivered.
 pub const DELIVERED: &str = "Connect-Dead-Letter-Delivered";
@@ -73,7 +76,7 @@ pub(crate) fn dead_letter_headers(
         }
     }
     headers.insert(REASON, facts.reason.as_str());
-    headers.insert(ERROR, sanitize(facts.error));
+    headers.insert(ERROR, sanitize(&redact_secrets(facts.error)));
     headers.insert(DELIVERED, facts.delivered.to_string());
     headers.insert(STREAM, sanitize(facts.stream));
     headers.insert(SEQUENCE, facts.sequence.to_string());
@@ -150,5 +153,12 @@ mod tests {
         assert!(!value.contains('\n') && !value.contains('\r'));
         assert!(value.len() <= MAX_VALUE_LEN);
         assert!(value.starts_with("line one"));
+    }
+
+    #[test]
+    fn error_text_hides_secrets_as_logs_do() {
+        let h = dead_letter_headers(None, &facts("dial nats://svc:s3cret@h:4222 failed"));
+        let value = h.get_last(ERROR).map(|v| v.as_str().to_owned());
+        assert_eq!(value.as_deref(), Some("dial nats://***@h:4222 failed"));
     }
 }

@@ -52,7 +52,7 @@ pub(super) async fn forward(
                 sequence = facts.sequence,
                 delivered = facts.delivered,
                 reason = reason.as_str(),
-                error = %error,
+                error = %connect_nats_config::redact_secrets(error),
                 dead_letter_subject = subject,
                 "message dead-lettered"
             );

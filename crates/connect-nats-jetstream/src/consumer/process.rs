@@ -136,7 +136,7 @@ async fn apply(
                     subject = %facts.subject,
                     delivered = facts.delivered,
                     reason = reason.as_str(),
-                    error = %error,
+                    error = %connect_nats_config::redact_secrets(&error),
                     "message failed for good and no dead-letter subject is set; terminated (it stays in the stream)"
                 );
                 return;
