@@ -27,7 +27,7 @@ use async_nats::jetstream::context::Context;
 use async_nats::HeaderValue;
 use connect_nats_core::ConnectionState;
 use serde::Serialize;
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 pub use atomic::{BatchAck, MAX_ATOMIC_BATCH};
@@ -230,13 +230,10 @@ impl Publisher {
             attempts: AtomicU32::new(u32::from(matches!(first, Attempt::Sent(_)))),
             _permit: permit,
         };
-        // The publish completes in its own task, so its retries run to the
-        // deadline whether or not the caller awaits the PendingAck.
-        let (tx, rx) = oneshot::channel();
-        tokio::spawn(job.complete(first, tx));
-        Ok(PendingAck::new(async move {
-            rx.await.unwrap_or(Err(PublishError::Closed))
-        }))
+        // Awaited, the publish runs in the caller's task; a PendingAck dropped
+        // unawaited hands it to a task of its own, so its retries still run to
+        // the deadline.
+        Ok(PendingAck::detachable(job.finish(first)))
     }
 }
 

@@ -10,24 +10,44 @@ use crate::outcome::PublishAck;
 /// The acknowledgement of one pipelined JetStream publish, still to come.
 ///
 /// Await it to learn the outcome: the [`PublishAck`], or an error after the
-/// retries gave up. The publish runs in its own task and holds one slot of
-/// the publisher's window until it has an outcome, whether or not this is
-/// awaited: dropping it unawaited (fire and forget) still retries until
-/// the retry deadline; a final failure is then logged at WARN with its
-/// `Nats-Msg-Id` and counted in the JetStream outcome metric. With
-/// `window` publishes in flight, the next publish waits for a free slot up
-/// to the publish timeout, then gets [`PublishError::Timeout`].
+/// retries gave up. The publish holds one slot of the publisher's window
+/// until it has an outcome. Awaited, it runs in the awaiting task; dropped
+/// unawaited (fire and forget), it is handed to a task of its own and still
+/// retries until the retry deadline; a final failure is then logged at WARN
+/// (the error names the subject and `Nats-Msg-Id`) and counted in the
+/// JetStream outcome metric. With `window` publishes in flight, the next
+/// publish waits for a free slot up to the publish timeout, then gets
+/// [`PublishError::Timeout`].
 #[must_use = "await the PendingAck to learn whether the event was stored"]
 pub struct PendingAck {
-    fut: Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>,
+    fut: Option<BoxedAck>,
+    /// Whether a drop before the outcome hands the publish to a task.
+    detach: bool,
 }
 
+type BoxedAck = Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>;
+
 impl PendingAck {
-    /// A pending ack that resolves to what `fut` returns.
+    /// A pending ack that resolves to what `fut` returns, which is dropped
+    /// with it.
     pub(crate) fn new(
         fut: impl Future<Output = Result<PublishAck, PublishError>> + Send + 'static,
     ) -> Self {
-        PendingAck { fut: Box::pin(fut) }
+        PendingAck {
+            fut: Some(Box::pin(fut)),
+            detach: false,
+        }
+    }
+
+    /// A pending ack whose publish goes on in a task of its own when it is
+    /// dropped before its outcome.
+    pub(crate) fn detachable(
+        fut: impl Future<Output = Result<PublishAck, PublishError>> + Send + 'static,
+    ) -> Self {
+        PendingAck {
+            fut: Some(Box::pin(fut)),
+            detach: true,
+        }
     }
 
     /// An acknowledgement already known (a test double's).
@@ -45,7 +65,36 @@ impl std::fmt::Debug for PendingAck {
 impl Future for PendingAck {
     type Output = Result<PublishAck, PublishError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        self.fut.as_mut().poll(cx)
+        let Some(fut) = self.fut.as_mut() else {
+            // Polled again after its outcome: there is none left to give.
+            return Poll::Ready(Err(PublishError::Closed));
+        };
+        let result = std::task::ready!(fut.as_mut().poll(cx));
+        self.fut = None;
+        Poll::Ready(result)
+    }
+}
+
+impl Drop for PendingAck {
+    fn drop(&mut self) {
+        let Some(fut) = self.fut.take().filter(|_| self.detach) else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(error) = fut.await {
+                        tracing::warn!(
+                            %error,
+                            "JetStream publish failed and its PendingAck was dropped unawaited"
+                        );
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(
+                "a PendingAck was dropped outside a Tokio runtime: its publish is abandoned"
+            ),
+        }
     }
 }
 

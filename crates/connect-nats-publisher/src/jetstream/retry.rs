@@ -134,11 +134,9 @@ impl Job {
     /// Runs the publish to its outcome (in its own task), counts it, hands
     /// it to the [`PendingAck`](super::PendingAck) if that still waits, and
     /// logs a failure nobody waits for.
-    pub(super) async fn complete(
-        self,
-        first: Attempt,
-        tx: oneshot::Sender<Result<PublishAck, PublishError>>,
-    ) {
+    /// Runs the publish to its outcome (retrying until the deadline, or until
+    /// the publisher closes), counts it, and records it for `close`.
+    pub(super) async fn finish(self, first: Attempt) -> Result<PublishAck, PublishError> {
         let mut stop = self.inner.js.stop.subscribe();
         let result = tokio::select! {
             result = self.run(first) => result,
@@ -163,14 +161,7 @@ impl Job {
                 }),
             },
         );
-        if let Err(Err(error)) = tx.send(result) {
-            tracing::warn!(
-                subject = %self.subject,
-                msg_id = %self.msg_id(),
-                %error,
-                "JetStream publish failed and its PendingAck was dropped unawaited"
-            );
-        }
+        result
     }
 
     async fn run(&self, first: Attempt) -> Result<PublishAck, PublishError> {
