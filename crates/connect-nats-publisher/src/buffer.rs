@@ -7,6 +7,10 @@
 //! still being flushed), core publishes are queued here, bounded in messages
 //! and bytes, and a background task sends them in order once the connection
 //! is back.
+//!
+//! The queue, its limits, the policies and the flusher stay in one file: they
+//! share one lock and its invariants (what is held never exceeds the limits,
+//! order is kept across a flush), which are easier to check side by side.
 
 use std::collections::VecDeque;
 use std::pin::pin;
