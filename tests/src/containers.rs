@@ -22,7 +22,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::backend::{docker_label, IMAGE_ENV};
-use crate::cluster::{distinct_remotes, meta_leader, ready_meta_peers};
+use crate::cluster::{distinct_remotes, meta_leader, ready_meta_peers, START_ATTEMPTS};
 use crate::monitor;
 
 /// The client port inside every node.
@@ -113,10 +113,30 @@ impl ContainerCluster {
     /// Starts `size` JetStream nodes and waits until every node accepts clients and the cluster
     /// has formed (routes to every peer, and a meta leader that reports every peer current).
     ///
+    /// A cluster that does not form within half of [`CONTAINER_FORM_TIMEOUT`] is removed and
+    /// started again (up to [`START_ATTEMPTS`] times, each retry's reason on stderr).
+    ///
     /// # Panics
-    /// When docker fails or the cluster does not form within [`CONTAINER_FORM_TIMEOUT`], with the
-    /// nodes' logs.
+    /// When docker fails or no attempt forms, with the nodes' logs.
     pub fn start(size: usize) -> ContainerCluster {
+        // Now and then a node's JetStream meta peer stays behind for a minute after a start
+        // (nats-server 2.10): a fresh cluster forms in seconds, so start one again, and say why.
+        let mut attempt = 1;
+        loop {
+            match Self::try_start(size, CONTAINER_FORM_TIMEOUT / 2) {
+                Ok(cluster) => return cluster,
+                Err(e) if attempt < START_ATTEMPTS => {
+                    eprintln!(
+                        "testkit: starting the container cluster again (attempt {attempt}): {e}"
+                    );
+                    attempt += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    fn try_start(size: usize, form_timeout: Duration) -> Result<ContainerCluster, String> {
         assert!(size >= 1, "testkit: a cluster needs at least one node");
         let image = Self::image();
         let prefix = unique_prefix();
@@ -184,10 +204,9 @@ impl ContainerCluster {
         for node in &cluster.nodes {
             must(&["start", &node.name]);
         }
-        if let Err(e) = cluster.wait_formed(CONTAINER_FORM_TIMEOUT) {
-            panic!("{e}");
-        }
-        cluster
+        // On an error the cluster is dropped here, removing its containers and networks.
+        cluster.wait_formed(form_timeout)?;
+        Ok(cluster)
     }
 
     /// Number of nodes.
