@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::stored::{event_id, stream_ids};
+
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io::Write;
@@ -17,8 +19,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::consumer::pull::OrderedConfig;
-use async_nats::jetstream::Context;
 use connect_nats_config::{Config, StreamSpec};
 use connect_nats_core::{connect, Connection, ConnectionState};
 use connect_nats_jetstream::{
@@ -111,12 +111,6 @@ impl Write for CaptureWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-/// The id in an event envelope published by these tests (`data.id`).
-fn event_id(payload: &[u8]) -> Option<u64> {
-    let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    value["data"]["id"].as_u64()
 }
 
 /// A publisher that rides out server faults: retries reuse the Nats-Msg-Id within the 2 min
@@ -212,35 +206,6 @@ async fn republish_failures(
         }
     }
     failed
-}
-
-/// Every message in `stream`, as the `data.id` of its payload, read with an ordered consumer.
-async fn stream_ids(js: &Context, stream: &str) -> Vec<u64> {
-    // Bounded retries: right after a failover the cluster may still be electing leaders.
-    let (total, mut messages) = eventually(
-        Duration::from_secs(30),
-        "an ordered consumer on the stream",
-        || async {
-            let mut stream = js.get_stream(stream).await.ok()?;
-            let total = stream.info().await.ok()?.state.messages;
-            let consumer = stream
-                .create_consumer(OrderedConfig::default())
-                .await
-                .ok()?;
-            Some((total, consumer.messages().await.ok()?))
-        },
-    )
-    .await;
-    let mut ids = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-    while (ids.len() as u64) < total {
-        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
-            .await
-            .unwrap_or_else(|_| panic!("reading {stream}: stalled after {} of {total}", ids.len()))
-            .expect("ordered consumer ended early")
-            .expect("ordered consumer message");
-        ids.push(event_id(&message.payload).expect("every stored event has data.id"));
-    }
-    ids
 }
 
 // ---- 1. restarts under load --------------------------------------------------------------------

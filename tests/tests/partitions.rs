@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::Context;
 use connect_nats_config::{Config, StreamSpec};
 use connect_nats_core::{connect, Connection, ConnectionState};
@@ -144,33 +143,9 @@ async fn load(publisher: Publisher, stop: Arc<AtomicBool>) -> Outcomes {
     }
 }
 
-/// The `data.id` of every message in the stream, read with an ordered consumer.
+/// The `data.id` of every message in the partition tests' stream.
 async fn stored_ids(js: &Context) -> Vec<u64> {
-    let (total, mut messages) = eventually(
-        Duration::from_secs(30),
-        "an ordered consumer on the stream",
-        || async {
-            let mut stream = js.get_stream(STREAM).await.ok()?;
-            let total = stream.info().await.ok()?.state.messages;
-            let consumer = stream
-                .create_consumer(OrderedConfig::default())
-                .await
-                .ok()?;
-            Some((total, consumer.messages().await.ok()?))
-        },
-    )
-    .await;
-    let mut ids = Vec::new();
-    while (ids.len() as u64) < total {
-        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
-            .await
-            .unwrap_or_else(|_| panic!("reading the stream stalled after {}", ids.len()))
-            .expect("ordered consumer ended early")
-            .expect("ordered consumer message");
-        let value: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
-        ids.push(value["data"]["id"].as_u64().expect("data.id"));
-    }
-    ids
+    common::stored::stream_ids(js, STREAM).await
 }
 
 /// Asserts that every acknowledged event is stored exactly once, and returns
