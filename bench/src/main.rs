@@ -1,7 +1,7 @@
 //! `connect-nats-bench`: connect-nats-publisher against the hand-written async-nats a user
 //! would otherwise write, side by side in one process on one server, with 128-byte event data.
 //!
-//! Three phases, in this order, each scenario run `--rounds` times with the sides of a round
+//! Four phases, in this order, each scenario run `--rounds` times with the sides of a round
 //! back to back (the order reversed every other round); rates are medians, ratios the median
 //! of per-round ratios. Core and pool run before any JetStream traffic: the server writes its
 //! file store behind, and that background work skews core rounds that come after it.
@@ -15,12 +15,16 @@
 //!   `ConnectionPool` of 4 (`PooledPublisher`), and the same routing hand-written;
 //! - JetStream (`js.rs`): raw publish awaiting each ack in turn, raw with a hand-written window
 //!   of in-flight `PublishAckFuture`s, and `Publisher::publish_all`, all with the same headers
-//!   (only a unique `Nats-Msg-Id`).
+//!   (only a unique `Nats-Msg-Id`);
+//! - batches (`batch.rs`, nats-server 2.14 or later; skipped with the reason in `results.json`
+//!   on older servers): `publish_all` on a stream with `allow_batched` (fast ingest) vs on one
+//!   without (pipelined acks), vs jetstream-extra 0.3's fast ingest, and atomic batches.
 //!
 //! `--only` runs a subset; a ratio with a side left out is written as `null`.
 //!
 //! `cargo xtask bench` starts a server and runs this with `--nats-url` and `--out`.
 
+mod batch;
 mod core_nats;
 mod js;
 mod pool;
@@ -32,7 +36,7 @@ use std::process::ExitCode;
 use async_nats::jetstream::stream;
 use bytes::Bytes;
 use clap::Parser;
-use connect_nats_config::{Config, HeaderPolicy};
+use connect_nats_config::{Config, HeaderPolicy, StorageKind};
 use connect_nats_publisher::{Event, Publisher};
 use serde::Serialize;
 
@@ -67,7 +71,9 @@ struct Args {
     rounds: usize,
     /// Run only these scenarios (diagnostics): handwritten_minimal, publisher_minimal,
     /// publisher_full, handwritten_full, raw_core_noheaders, raw_core, pool,
-    /// raw_js_sequential, raw_js_pipelined, publisher_js. Ratios with a side left out are null.
+    /// raw_js_sequential, raw_js_pipelined, publisher_js, publisher_js_fast,
+    /// publisher_js_pipelined, jetstream_extra_fast, publisher_js_atomic. Ratios with a side
+    /// left out are null.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Stream storage: file (like the real streams) or memory.
@@ -181,6 +187,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let c = core_nats::phase(&args, &setup).await?;
     let pool_results = pool::scenario(&args, &config).await?;
     let j = js::phase(&args, &client, &minimal, &envelope, &data, storage).await?;
+    let batch_storage = match storage {
+        stream::StorageType::Memory => StorageKind::Memory,
+        _ => StorageKind::File,
+    };
+    let b = batch::phase(&args, &client, &minimal, &envelope, &data, batch_storage).await?;
 
     let ratio = |key, value, target| Ratio { key, value, target };
     let ratios = [
@@ -213,6 +224,16 @@ async fn run(args: Args) -> Result<(), BoxError> {
             "pool_gain_vs_raw_pool_gain",
             pool_results.gain_vs_raw,
             Some(0.9),
+        ),
+        ratio(
+            "js_fast_vs_pipelined",
+            paired_ratio(&b.fast, &b.pipelined),
+            Some(1.0),
+        ),
+        ratio(
+            "js_fast_vs_jetstream_extra",
+            paired_ratio(&b.fast, &b.extra),
+            Some(1.0),
         ),
     ];
 
@@ -256,6 +277,28 @@ async fn run(args: Args) -> Result<(), BoxError> {
         println!("| {name:<58} | {:>11} |", shown(samples.median(), 0));
     }
     println!();
+    println!("| batches (Nats-Msg-Id only), msgs/s                         |      msgs/s |");
+    println!("|------------------------------------------------------------|-------------|");
+    match &b.skipped {
+        Some(reason) => println!("| {reason} |"),
+        None => {
+            for (name, samples) in [
+                ("publisher, publish_all: fast ingest", &b.fast),
+                (
+                    "publisher, publish_all: pipelined acks (no allow_batched)",
+                    &b.pipelined,
+                ),
+                (
+                    "jetstream-extra 0.3 fast ingest (async-nats 0.48)",
+                    &b.extra,
+                ),
+                ("publisher, publish_atomic (1,000 per batch)", &b.atomic),
+            ] {
+                println!("| {name:<58} | {:>11} |", shown(samples.median(), 0));
+            }
+        }
+    }
+    println!();
     println!("| ratio                                 |  value | target  | result       |");
     println!("|---------------------------------------|--------|---------|--------------|");
     for r in &ratios {
@@ -284,6 +327,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
         "raw_js_sequential_msgs_per_s": j.sequential.median(),
         "raw_js_pipelined_msgs_per_s": j.raw_pipelined.median(),
         "publisher_js_msgs_per_s": j.publisher.median(),
+        "publisher_js_fast_msgs_per_s": b.fast.median(),
+        "publisher_js_pipelined_msgs_per_s": b.pipelined.median(),
+        "jetstream_extra_fast_msgs_per_s": b.extra.median(),
+        "js_atomic_batch_msgs_per_s": b.atomic.median(),
+        "batch_skipped": b.skipped,
         "server_version": server_version,
         "data_bytes": data_len,
         "envelope_bytes": envelope.len(),
@@ -303,6 +351,10 @@ async fn run(args: Args) -> Result<(), BoxError> {
             "raw_js_sequential": j.sequential.0,
             "raw_js_pipelined": j.raw_pipelined.0,
             "publisher_js": j.publisher.0,
+            "publisher_js_fast": b.fast.0,
+            "publisher_js_pipelined": b.pipelined.0,
+            "jetstream_extra_fast": b.extra.0,
+            "publisher_js_atomic": b.atomic.0,
         },
     });
     if let Some(map) = results.as_object_mut() {

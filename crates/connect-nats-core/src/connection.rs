@@ -122,14 +122,15 @@ impl Connection {
 
     /// The current state.
     pub fn state(&self) -> ConnectionState {
-        let ours = self.monitor.state();
+        if self.monitor.is_closed() {
+            return ConnectionState::Closed;
+        }
         // The client's own state is updated before its events reach us (and
         // events can be dropped under load): trust it for up/down.
-        match (ours, self.client.connection_state()) {
-            (ConnectionState::Closed, _) => ConnectionState::Closed,
-            (_, async_nats::connection::State::Connected) => ConnectionState::Connected,
-            (_, async_nats::connection::State::Disconnected) => ConnectionState::Disconnected,
-            (ours, async_nats::connection::State::Pending) => ours,
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => ConnectionState::Connected,
+            async_nats::connection::State::Disconnected => ConnectionState::Disconnected,
+            async_nats::connection::State::Pending => self.monitor.state(),
         }
     }
 

@@ -65,28 +65,32 @@ fn needs_look(byte: u8) -> bool {
 }
 
 /// Whether any byte of `bytes` [`needs_look`], tested 8 bytes at a time.
+///
+/// `<` (0x3C) and `>` (0x3E) differ only in bit 1, so one test of the word
+/// with that bit set finds both; `&` and 0xE2 get a test each, and the three
+/// zero-byte masks are combined before the one branch.
 #[inline]
 fn any_needs_look(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Per byte, the high bit is set in some byte when `x` has a zero byte.
+    #[inline]
+    fn zero_bytes(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x
+    }
     let mut words = bytes.chunks_exact(8);
     for word in &mut words {
         let mut le = [0u8; 8];
         le.copy_from_slice(word);
         let w = u64::from_le_bytes(le);
-        if has_byte(w, b'<') | has_byte(w, b'>') | has_byte(w, b'&') | has_byte(w, 0xE2) {
+        let angle = zero_bytes((w | (ONES * 0x02)) ^ (ONES * u64::from(b'>')));
+        let amp = zero_bytes(w ^ (ONES * u64::from(b'&')));
+        let lead = zero_bytes(w ^ (ONES * 0xE2));
+        if (angle | amp | lead) & HIGHS != 0 {
             return true;
         }
     }
     words.remainder().iter().any(|&b| needs_look(b))
-}
-
-/// Whether one of the 8 bytes of `word` equals `byte` (the "has zero byte"
-/// test on `word ^ byte × 8`).
-#[inline]
-fn has_byte(word: u64, byte: u8) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let x = word ^ (ONES * u64::from(byte));
-    x.wrapping_sub(ONES) & !x & HIGHS != 0
 }
 
 /// Writes `bytes` (valid UTF-8 with nothing serde_json escapes), escaping
@@ -257,6 +261,21 @@ mod tests {
                     bytes[at] = special;
                     assert!(any_needs_look(&bytes), "{special} at {at} of {len}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_word_scan_agrees_with_the_byte_test_for_every_byte() {
+        for byte in 0..=u8::MAX {
+            for at in 0..16 {
+                let mut bytes = vec![b'a'; 16];
+                bytes[at] = byte;
+                assert_eq!(
+                    any_needs_look(&bytes),
+                    needs_look(byte),
+                    "{byte:#x} at {at}"
+                );
             }
         }
     }

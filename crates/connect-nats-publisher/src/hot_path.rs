@@ -8,8 +8,13 @@ use std::time::Duration;
 
 use async_nats::Subject;
 
-/// Recently used subjects per thread: a publish loop on one subject clones a
-/// shared [`Subject`] instead of allocating a copy per message.
+use crate::error::PublishError;
+use crate::subject::validate_publish_subject;
+
+/// Recently used subjects per thread, each checked by
+/// [`validate_publish_subject`] when it entered: a publish loop on a few
+/// subjects clones a shared [`Subject`] instead of checking and copying the
+/// text per message.
 const SUBJECT_SLOTS: usize = 4;
 
 thread_local! {
@@ -17,22 +22,26 @@ thread_local! {
         const { RefCell::new(([None, None, None, None], 0)) };
 }
 
-/// The subject as an async-nats [`Subject`], shared when recently used.
-pub(crate) fn subject(text: &str) -> Subject {
+/// The subject as an async-nats [`Subject`] once it passes
+/// [`validate_publish_subject`]; shared, and not checked again, when this
+/// thread used it recently.
+pub(crate) fn subject(text: &str) -> Result<Subject, PublishError> {
     SUBJECTS.with(|cell| {
         let Ok(mut cache) = cell.try_borrow_mut() else {
-            return Subject::from(text);
+            validate_publish_subject(text)?;
+            return Ok(Subject::from(text));
         };
         let (slots, next) = &mut *cache;
         for slot in slots.iter().flatten() {
             if slot.as_str() == text {
-                return slot.clone();
+                return Ok(slot.clone());
             }
         }
+        validate_publish_subject(text)?;
         let subject = Subject::from(text);
         slots[*next] = Some(subject.clone());
         *next = (*next + 1) % SUBJECT_SLOTS;
-        subject
+        Ok(subject)
     })
 }
 
@@ -60,14 +69,28 @@ mod tests {
 
     #[test]
     fn subjects_are_reused_and_correct() {
-        let a = subject("connect.a");
-        let b = subject("connect.b");
-        assert_eq!(subject("connect.a"), a);
-        assert_eq!(subject("connect.b").as_str(), "connect.b");
+        let a = subject("connect.a").unwrap();
+        let b = subject("connect.b").unwrap();
+        assert_eq!(subject("connect.a").unwrap(), a);
+        assert_eq!(subject("connect.b").unwrap().as_str(), "connect.b");
         for i in 0..10 {
-            assert_eq!(subject(&format!("s.{i}")).as_str(), format!("s.{i}"));
+            assert_eq!(
+                subject(&format!("s.{i}")).unwrap().as_str(),
+                format!("s.{i}")
+            );
         }
         assert_eq!(b.as_str(), "connect.b");
+    }
+
+    #[test]
+    fn invalid_subjects_are_refused_every_time() {
+        for _ in 0..3 {
+            assert!(matches!(
+                subject("a..b"),
+                Err(PublishError::InvalidSubject { .. })
+            ));
+        }
+        assert!(subject("").is_err());
     }
 
     #[tokio::test]

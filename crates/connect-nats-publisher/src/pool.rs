@@ -24,6 +24,7 @@ use crate::outcome::CoreDelivery;
 #[cfg(feature = "jetstream")]
 use crate::outcome::PublishAck;
 use crate::publisher::Publisher;
+use crate::template::Templates;
 
 /// A publisher that spreads events across a [`ConnectionPool`] by subject:
 /// the same publish API as [`Publisher`] (`event` / `message`, then
@@ -90,14 +91,13 @@ impl PooledPublisher {
     /// A pooled publisher with these options; every member publisher gets
     /// the same (the window and buffer limits apply per connection).
     pub fn with_options(pool: ConnectionPool, options: PublisherOptions) -> PooledPublisher {
+        // One set of templates for all members: a task publishing across the
+        // pool then finds its event type's template in its thread's cache.
+        let templates = Arc::new(Templates::new(&options.service_name, options.headers));
         let publishers = pool
             .connections()
             .iter()
-            .map(|c| {
-                Publisher::builder(c.clone())
-                    .options(options.clone())
-                    .build()
-            })
+            .map(|c| Publisher::from_parts(c.clone(), options.clone(), Arc::clone(&templates)))
             .collect();
         PooledPublisher {
             inner: Arc::new(Inner {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
+use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
 use connect_nats_core::{Connection, ConnectionState};
 use serde::Serialize;
@@ -22,7 +22,6 @@ use crate::message::{inherent_publish_api, Outgoing};
 use crate::metrics::PublishMetrics;
 use crate::options::{BufferLimits, BufferPolicy, PublisherOptions};
 use crate::outcome::CoreDelivery;
-use crate::subject::validate_publish_subject;
 use crate::template::{
     encode_plain, header_block_len, with_msg_id, HeaderTemplate, Templates, HEADER_LINE_EXTRA,
 };
@@ -45,7 +44,10 @@ pub struct Publisher {
 pub(crate) struct Inner {
     pub(crate) connection: Connection,
     pub(crate) options: PublisherOptions,
-    templates: Templates,
+    /// Envelope prefixes and header maps; shared by the members of a
+    /// [`PooledPublisher`](crate::PooledPublisher), so a task publishing
+    /// across the pool reuses one set.
+    templates: Arc<Templates>,
     /// Bytes of the header lines every message carries (0 with `minimal`).
     base_header_len: usize,
     pub(crate) buffer: Arc<CoreBuffer>,
@@ -124,7 +126,11 @@ impl PublisherBuilder {
     /// Builds the publisher. Needs no server and no runtime; background work
     /// (flushing, JetStream acks) starts on first use.
     pub fn build(self) -> Publisher {
-        Publisher::from_options(self.connection, self.options)
+        let templates = Arc::new(Templates::new(
+            &self.options.service_name,
+            self.options.headers,
+        ));
+        Publisher::from_parts(self.connection, self.options, templates)
     }
 }
 
@@ -152,9 +158,14 @@ impl Publisher {
         }
     }
 
-    fn from_options(connection: Connection, mut options: PublisherOptions) -> Publisher {
+    /// A publisher using `templates`, which must have been built for
+    /// `options`' service name and header policy.
+    pub(crate) fn from_parts(
+        connection: Connection,
+        mut options: PublisherOptions,
+        templates: Arc<Templates>,
+    ) -> Publisher {
         options.window = options.window.max(1);
-        let templates = Templates::new(&options.service_name, options.headers);
         let base_header_len = if options.headers.is_full() {
             HEADER_CONTENT_TYPE.len()
                 + CONTENT_TYPE_JSON.len()
@@ -216,7 +227,7 @@ impl Publisher {
         message: Outgoing<'_, T>,
     ) -> Result<CoreDelivery, PublishError> {
         self.check_open()?;
-        validate_publish_subject(message.subject())?;
+        let subject = hot_path::subject(message.subject())?;
         let (template, payload) = self.parts(&message)?;
         let header_len =
             self.header_len(message.event_type(), message.msg_id().map_or(0, str::len));
@@ -225,14 +236,14 @@ impl Publisher {
             Some(id) => with_msg_id(&template.headers, id)?,
         };
         let result = self
-            .send_core_frame(message.subject(), headers, header_len, payload)
+            .send_core_frame(subject, headers, header_len, payload)
             .await;
         self.inner.metrics.core(result)
     }
 
     async fn send_core_frame(
         &self,
-        subject: &str,
+        subject: Subject,
         headers: HeaderMap,
         header_len: usize,
         payload: Bytes,
@@ -246,11 +257,10 @@ impl Publisher {
                     let timeout = inner.options.publish_timeout;
                     return match hot_path::timeout(
                         timeout,
-                        inner.connection.client().publish_with_headers(
-                            hot_path::subject(subject),
-                            headers,
-                            payload,
-                        ),
+                        inner
+                            .connection
+                            .client()
+                            .publish_with_headers(subject, headers, payload),
                     )
                     .await
                     {
@@ -268,7 +278,7 @@ impl Publisher {
         }
         let size = subject.len() + header_len + payload.len();
         let item = Item {
-            subject: hot_path::subject(subject),
+            subject,
             headers,
             // Own copy: a buffered payload must not pin its encode slab.
             payload: Bytes::copy_from_slice(&payload),

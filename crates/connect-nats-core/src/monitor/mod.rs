@@ -70,6 +70,8 @@ pub(crate) struct Monitor {
     ever_connected: AtomicBool,
     /// Set when `shutdown` was called: closing is then expected.
     shutting_down: AtomicBool,
+    /// Mirrors a `Closed` state (which never changes again).
+    closed: AtomicBool,
     /// The number of the last attempt async-nats asked a delay for.
     attempt: AtomicUsize,
     reconnects: AtomicU64,
@@ -109,6 +111,7 @@ impl Monitor {
             backoff: Backoff::from_settings(config.reconnect()),
             ever_connected: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             attempt: AtomicUsize::new(0),
             reconnects: AtomicU64::new(0),
             slow_consumers: AtomicU64::new(0),
@@ -128,6 +131,12 @@ impl Monitor {
 
     pub(crate) fn state(&self) -> ConnectionState {
         *self.state.borrow()
+    }
+
+    /// Whether the connection is closed for good (one atomic load, for the
+    /// publish path).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn servers(&self) -> &str {
@@ -200,6 +209,9 @@ impl Monitor {
             if *s == state || *s == ConnectionState::Closed {
                 false
             } else {
+                if state == ConnectionState::Closed {
+                    self.closed.store(true, Ordering::Release);
+                }
                 *s = state;
                 true
             }

@@ -11,7 +11,6 @@ use crate::error::PublishError;
 use crate::message::Outgoing;
 use crate::outcome::PublishAck;
 use crate::publisher::Publisher;
-use crate::subject::validate_publish_subject;
 
 /// Fewest events for which `publish_all` tries fast ingest.
 const FAST_MIN_EVENTS: usize = 2;
@@ -63,21 +62,18 @@ impl Publisher {
         let items: Vec<Item<'a, T>> = items.collect();
         let mut results: Vec<Option<Result<PublishAck, PublishError>>> =
             items.iter().map(|_| None).collect();
-        let mut ids = Vec::with_capacity(items.len());
-        let mut sent = Vec::with_capacity(items.len());
-        let mut messages = Vec::with_capacity(items.len());
-        for (index, (subject, event_type, data, _)) in items.iter().enumerate() {
-            let id = nuid::next().as_str().to_owned();
-            match self.fast_message(Outgoing::event(subject, event_type, *data), &id) {
-                Ok(message) => {
-                    messages.push(message);
-                    ids.push(id);
-                    sent.push(index);
-                }
-                Err(e) => results[index] = Some(Err(e)),
-            }
-        }
-        let outcome = self.send_fast_batch(stream, messages).await;
+        let mut taker = Taker {
+            publisher: self,
+            items: &items,
+            results: &mut results,
+            ids: Vec::with_capacity(items.len()),
+            sent: Vec::with_capacity(items.len()),
+            taken: 0,
+        };
+        let outcome = self.send_fast_batch(stream, &mut taker).await;
+        let Taker {
+            ids, sent, taken, ..
+        } = taker;
         for &index in &sent[..outcome.acked] {
             results[index] = Some(flow_acked(&outcome));
         }
@@ -85,19 +81,26 @@ impl Publisher {
             tracing::warn!(
                 stream,
                 acked = outcome.acked,
-                again = sent.len() - outcome.acked,
+                again = sent.len() - outcome.acked + (items.len() - taken),
                 why = why.as_str(),
                 "fast-ingest batch ended early; publishing the unacknowledged events again"
             );
         }
-        let rest = sent[outcome.acked..].iter().zip(&ids[outcome.acked..]);
+        // Published again with their ids: the messages no flow ack covered (some may be
+        // stored). Published for the first time: the items the batch never took.
+        let rest: Vec<(usize, Option<&str>)> = sent[outcome.acked..]
+            .iter()
+            .zip(&ids[outcome.acked..])
+            .map(|(&index, id)| (index, Some(id.as_str())))
+            .chain((taken..items.len()).map(|index| (index, None)))
+            .collect();
         let again = self
-            .publish_pipelined(rest.clone().map(|(&index, id)| {
+            .publish_pipelined(rest.iter().map(|&(index, id)| {
                 let (subject, event_type, data, _) = items[index];
-                (subject, event_type, data, Some(id.as_str()))
+                (subject, event_type, data, id)
             }))
             .await;
-        for ((&index, _), result) in rest.zip(again) {
+        for (&(index, _), result) in rest.iter().zip(again) {
             results[index] = Some(result);
         }
         results
@@ -109,14 +112,50 @@ impl Publisher {
             })
             .collect()
     }
+}
 
+/// Builds the messages of a fast batch as the batch takes them, and records what it took: the
+/// `Nats-Msg-Id` and index of each message, how many items were looked at, and the error of
+/// each item that cannot be sent.
+struct Taker<'p, 'i, T> {
+    publisher: &'p Publisher,
+    items: &'i [Item<'i, T>],
+    results: &'i mut [Option<Result<PublishAck, PublishError>>],
+    ids: Vec<nuid::NUIDStr>,
+    sent: Vec<usize>,
+    taken: usize,
+}
+
+impl<T: Serialize> Iterator for Taker<'_, '_, T> {
+    type Item = FastMessage;
+
+    fn next(&mut self) -> Option<FastMessage> {
+        while let Some(&(subject, event_type, data, _)) = self.items.get(self.taken) {
+            let index = self.taken;
+            self.taken += 1;
+            let id = nuid::next();
+            let event = Outgoing::event(subject, event_type, data);
+            match self.publisher.fast_message(event, id.as_str()) {
+                Ok(message) => {
+                    self.ids.push(id);
+                    self.sent.push(index);
+                    return Some(message);
+                }
+                Err(e) => self.results[index] = Some(Err(e)),
+            }
+        }
+        None
+    }
+}
+
+impl Publisher {
     /// Builds and checks one fast batch message with `Nats-Msg-Id` `id`.
     fn fast_message<T: Serialize + ?Sized>(
         &self,
         event: Outgoing<'_, T>,
         id: &str,
     ) -> Result<FastMessage, PublishError> {
-        validate_publish_subject(event.subject())?;
+        let subject = crate::hot_path::subject(event.subject())?;
         let (template, payload) = self.parts(&event)?;
         let header_len = self.header_len(event.event_type(), id.len());
         let (template, header_len) = crate::otel::with_trace_context_template(template, header_len);
@@ -124,7 +163,7 @@ impl Publisher {
         let mut headers = template.headers.clone();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
         Ok(FastMessage {
-            subject: event.subject().into(),
+            subject,
             headers,
             payload,
         })

@@ -12,6 +12,7 @@
 //! and the stream's duplicate window stores each once.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use async_nats::{HeaderMap, Subject};
@@ -171,14 +172,19 @@ impl Publisher {
     }
 
     /// Sends `messages` as one fast batch on `stream` and reports how far the flow acks got.
+    ///
+    /// Each message is taken from the iterator just before it is sent (and the next one just
+    /// after, to know whether this one commits the batch), so building messages overlaps with
+    /// the server storing the earlier ones. When the batch stops early, the iterator is dropped
+    /// with the messages not yet taken.
     pub(super) async fn send_fast_batch(
         &self,
         stream: &str,
-        messages: Vec<FastMessage>,
+        messages: impl Iterator<Item = FastMessage>,
     ) -> FastOutcome {
         let client = self.inner.connection.client();
         let ack_timeout = self.inner.options.ack_timeout;
-        let total = messages.len() as u64;
+        let mut messages = messages.peekable();
         let mut outcome = FastOutcome {
             acked: 0,
             stream: stream.to_owned(),
@@ -193,17 +199,25 @@ impl Publisher {
                 return outcome;
             }
         };
-        let reply = |seq: u64, op: u8| Subject::from(format!("{inbox}.{FLOW}.fail.{seq}.{op}.$FI"));
+        let reply_prefix = format!("{inbox}.{FLOW}.fail.");
+        let reply = |seq: u64, op: u8| {
+            let mut text = String::with_capacity(reply_prefix.len() + 28);
+            text.push_str(&reply_prefix);
+            // Writing to a String cannot fail.
+            let _ = write!(text, "{seq}.{op}.$FI");
+            Subject::from(text)
+        };
         let mut flow = FLOW;
         let mut acked: u64 = 0;
         let mut committed = false;
         let mut first_subject: Option<Subject> = None;
         let mut sent: u64 = 0;
-        for message in messages {
+        while let Some(message) = messages.next() {
             sent += 1;
-            let op = match sent {
-                1 if total > 1 => OP_START,
-                n if n == total => OP_COMMIT,
+            let last = messages.peek().is_none();
+            let op = match (sent, last) {
+                (_, true) => OP_COMMIT,
+                (1, false) => OP_START,
                 _ => OP_ADD,
             };
             if first_subject.is_none() {
@@ -307,7 +321,7 @@ impl Publisher {
                                 None => {
                                     opened = true;
                                     committed = true;
-                                    acked = total;
+                                    acked = sent;
                                     if !parsed.stream.is_empty() {
                                         outcome.stream = parsed.stream;
                                     }
@@ -322,8 +336,9 @@ impl Publisher {
                 break;
             }
         }
+        drop(messages);
         let _ = replies.unsubscribe().await;
-        outcome.acked = usize::try_from(acked.min(total)).unwrap_or(usize::MAX);
+        outcome.acked = usize::try_from(acked.min(sent)).unwrap_or(usize::MAX);
         outcome
     }
 }

@@ -201,7 +201,7 @@ impl Publisher {
         let msg_id = MsgId::new(given_id);
         let started = Instant::now();
         let epoch = inner.connection.reconnect_epoch();
-        let subject = crate::hot_path::subject(subject);
+        let subject = crate::hot_path::subject(subject)?;
         let first = if inner.connection.state() == ConnectionState::Connected {
             Attempt::Sent(
                 send_once(
