@@ -1,8 +1,8 @@
 //! Batch publishing on new servers, against real ones: the stream flags `allow_atomic` and
 //! `allow_batched` on nats-server 2.15.1 (the testkit's newer server, beside the pinned one), the
-//! version a flag needs named on the pinned 2.10 server, atomic batches (all or nothing), and
-//! `publish_all` as one fast-ingest batch (each event stored once, through a restart too) or,
-//! without the flag or on the pinned server, pipelined.
+//! version a flag needs named on the pinned 2.10 server, atomic batches (all or nothing, on a
+//! pool through one member), and `publish_all` as one fast-ingest batch (each event stored once,
+//! through a restart or an outage too) or, without the flag or on the pinned server, pipelined.
 
 // Tests report failures by panicking.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
@@ -287,6 +287,104 @@ async fn a_server_killed_during_an_atomic_batch_leaves_none_or_all() {
     .await;
 }
 
+/// A pooled publisher of `members` connections on `server`.
+async fn pooled(
+    server: &NatsServer,
+    client_id: &str,
+    members: usize,
+) -> connect_nats_publisher::PooledPublisher {
+    let config = common::client_config(&[server.url()], client_id, Duration::from_secs(3), None);
+    let pool = connect_nats_core::ConnectionPool::connect(&config, members)
+        .await
+        .expect("the pool connects");
+    connect_nats_publisher::PooledPublisher::new(pool, "batch-tests")
+}
+
+/// `count` (at least 2) distinct subjects under `orders.`, the second on another pool member than
+/// the first.
+fn subjects_across_members(
+    pooled: &connect_nats_publisher::PooledPublisher,
+    count: usize,
+) -> Vec<String> {
+    let member = |subject: &str| pooled.pool().index_for(subject);
+    let mut subjects: Vec<String> = (0..count).map(|n| format!("orders.line.{n}")).collect();
+    let other = (count..count + 1_000)
+        .map(|n| format!("orders.line.{n}"))
+        .find(|s| member(s) != member(&subjects[0]))
+        .expect("a subject on another member");
+    subjects[1] = other;
+    subjects
+}
+
+#[tokio::test]
+async fn a_pooled_atomic_batch_goes_through_one_member_and_is_stored_whole() {
+    bounded(TEST_TIMEOUT, async {
+        let (server, js, _publisher) = atomic_setup(orders(true, false), "pool-atomic-whole").await;
+        let pooled = pooled(&server, "pool-atomic-whole-2", 3).await;
+        let subjects = subjects_across_members(&pooled, 50);
+        let lines: Vec<_> = (0..50).map(|n| json!({ "n": n })).collect();
+        let ack = pooled
+            .publish_atomic(
+                subjects
+                    .iter()
+                    .zip(&lines)
+                    .map(|(subject, line)| pooled.event(subject, "order.line", line).outgoing()),
+            )
+            .await
+            .expect("the batch is stored");
+        assert_eq!(
+            (ack.stream.as_str(), ack.count, ack.sequence),
+            ("ORDERS", 50, 50)
+        );
+        assert_eq!(
+            stored_numbers(&js, "ORDERS").await,
+            (0..50).collect::<Vec<_>>(),
+            "every event, in batch order"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pooled_atomic_batch_with_one_refused_message_stores_none() {
+    bounded(TEST_TIMEOUT, async {
+        let spec = StreamSpec {
+            max_msg_size: Some(512),
+            ..orders(true, false)
+        };
+        let (server, js, _publisher) = atomic_setup(spec, "pool-atomic-refused").await;
+        let pooled = pooled(&server, "pool-atomic-refused-2", 3).await;
+        let subjects = subjects_across_members(&pooled, 3);
+        let small = json!({ "ok": true });
+        let large = json!({ "blob": "x".repeat(2048) });
+        let result = pooled
+            .publish_atomic([
+                pooled.event(&subjects[0], "order.line", &small).outgoing(),
+                pooled.event(&subjects[1], "order.line", &large).outgoing(),
+                pooled.event(&subjects[2], "order.line", &small).outgoing(),
+            ])
+            .await;
+        assert!(
+            matches!(result, Err(PublishError::Rejected { .. })),
+            "{result:?}"
+        );
+        assert_eq!(
+            stored(&js, "ORDERS").await,
+            0,
+            "nothing of the batch is stored"
+        );
+        let none: Vec<connect_nats_publisher::Outgoing<'_, serde_json::Value>> = Vec::new();
+        assert_eq!(
+            pooled.publish_atomic(none).await,
+            Err(PublishError::BatchSize {
+                count: 0,
+                max: MAX_ATOMIC_BATCH
+            })
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn atomic_batches_refuse_bad_sizes_streams_without_the_flag_and_old_servers() {
     bounded(TEST_TIMEOUT, async {
@@ -406,12 +504,7 @@ async fn publish_all_sends_one_fast_batch_where_the_stream_allows_it() {
 async fn a_pooled_publish_all_on_one_subject_is_one_fast_batch() {
     bounded(TEST_TIMEOUT, async {
         let (server, js, _publisher) = atomic_setup(orders(false, true), "fast-pool").await;
-        let config =
-            common::client_config(&[server.url()], "fast-pool-2", Duration::from_secs(3), None);
-        let pool = connect_nats_core::ConnectionPool::connect(&config, 3)
-            .await
-            .expect("the pool connects");
-        let pooled = connect_nats_publisher::PooledPublisher::new(pool, "batch-tests");
+        let pooled = pooled(&server, "fast-pool-2", 3).await;
         let results = pooled.publish_all(numbered(1_000)).await;
         let sequences: Vec<u64> = results
             .into_iter()
@@ -446,66 +539,130 @@ async fn publish_all_falls_back_to_pipelined_acks_without_the_flag_or_on_old_ser
     .await;
 }
 
+/// A newer server with `ORDERS` allowing fast batches, a connection that reconnects quickly, and
+/// a JetStream context on it.
+async fn fast_restart_setup(
+    client_id: &str,
+) -> (NatsServer, Context, connect_nats_core::Connection) {
+    let server = NatsServer::start_newer(ServerConfig::plain().jetstream());
+    let config = common::client_config(
+        &[server.url()],
+        client_id,
+        Duration::from_secs(3),
+        Some((Duration::from_millis(50), Duration::from_millis(250))),
+    );
+    let connected = connect_with_jetstream(&config, &[orders(false, true)])
+        .await
+        .expect("connects");
+    assert!(connected.report.is_success(), "{}", connected.report);
+    (server, connected.jetstream, connected.connection)
+}
+
+/// Runs `publish_all` of `events` numbered events on `publisher` and, as soon as the first one
+/// reaches `server`, `fault` on it (off the runtime's threads); returns the server and the results.
+async fn publish_all_through<F>(
+    server: NatsServer,
+    js: &Context,
+    publisher: &Publisher,
+    events: u64,
+    fault: F,
+) -> (
+    NatsServer,
+    Vec<Result<connect_nats_publisher::PublishAck, PublishError>>,
+)
+where
+    F: FnOnce(&mut NatsServer) + Send + 'static,
+{
+    let mut watch = js.client().subscribe("orders.>").await.expect("subscribes");
+    connect_nats_testkit::round_trip(&js.client(), Duration::from_secs(5))
+        .await
+        .expect("the subscription is registered");
+    let sending = tokio::spawn({
+        let publisher = publisher.clone();
+        async move { publisher.publish_all(numbered(events)).await }
+    });
+    futures::StreamExt::next(&mut watch)
+        .await
+        .expect("the first event");
+    drop(watch);
+    assert!(!sending.is_finished(), "the fault must come mid-batch");
+    let mut server = server;
+    let server = tokio::task::spawn_blocking(move || {
+        fault(&mut server);
+        server
+    })
+    .await
+    .expect("the fault ran");
+    let results = sending.await.expect("publish_all finishes");
+    assert_eq!(results.len() as u64, events);
+    (server, results)
+}
+
+/// Asserts that every one of `events` results is an ack and that `ORDERS` holds each event once.
+async fn assert_each_stored_once(
+    js: &Context,
+    events: u64,
+    results: &[Result<connect_nats_publisher::PublishAck, PublishError>],
+) {
+    for (n, result) in results.iter().enumerate() {
+        if let Err(e) = result {
+            panic!("event {n} was not acknowledged: {e}");
+        }
+    }
+    let mut numbers = stored_numbers(js, "ORDERS").await;
+    numbers.sort_unstable();
+    let stored = numbers.len();
+    numbers.dedup();
+    assert_eq!(stored, numbers.len(), "no event is stored twice");
+    let missing: Vec<u64> = (0..events)
+        .filter(|n| numbers.binary_search(n).is_err())
+        .collect();
+    assert!(
+        missing.is_empty() && stored as u64 == events,
+        "acknowledged but not stored: {} events, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_thousand_fast_ingest_events_through_a_restart_are_each_stored_once() {
     const EVENTS: u64 = 50_000;
     bounded(Duration::from_secs(240), async {
-        let server = NatsServer::start_newer(ServerConfig::plain().jetstream());
-        let config = common::client_config(
-            &[server.url()],
-            "fast-restart",
-            Duration::from_secs(3),
-            Some((Duration::from_millis(50), Duration::from_millis(250))),
-        );
-        let connected = connect_with_jetstream(&config, &[orders(false, true)])
-            .await
-            .expect("connects");
-        assert!(connected.report.is_success(), "{}", connected.report);
-        let js = connected.jetstream;
-        // Retries reuse each Nats-Msg-Id within the 2-minute duplicate window; the deadline
-        // covers a graceful stop (up to 15 s) and the fallback after it.
-        let publisher = Publisher::builder(connected.connection)
+        let (server, js, connection) = fast_restart_setup("fast-restart").await;
+        // The default options: retries reuse each Nats-Msg-Id within the 2-minute duplicate
+        // window, and each re-sent event's 30 s retry deadline counts from its re-send.
+        let publisher = Publisher::new(connection, "batch-tests");
+        let (server, results) =
+            publish_all_through(server, &js, &publisher, EVENTS, NatsServer::restart).await;
+        assert_each_stored_once(&js, EVENTS, &results).await;
+        drop(server);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_batch_cut_by_an_outage_resends_its_events_each_within_its_own_deadline() {
+    const EVENTS: u64 = 20_000;
+    // The batch ends without its flow acks (at once, or after the ack timeout) and re-sends a
+    // window of events while the server is still down; each retries from its re-send, all side
+    // by side, so a retry deadline longer than the outage is enough for every one of them.
+    const DOWN: Duration = Duration::from_secs(10);
+    const RETRY_DEADLINE: Duration = Duration::from_secs(15);
+    bounded(Duration::from_secs(180), async {
+        let (server, js, connection) = fast_restart_setup("fast-outage").await;
+        let publisher = Publisher::builder(connection)
             .service_name("batch-tests")
-            .retry_deadline(Duration::from_secs(90))
+            .retry_deadline(RETRY_DEADLINE)
             .build();
-
-        // The restart comes as soon as the first event reaches the server.
-        let mut watch = js.client().subscribe("orders.>").await.expect("subscribes");
-        connect_nats_testkit::round_trip(&js.client(), Duration::from_secs(5))
-            .await
-            .expect("the subscription is registered");
-        let sending = tokio::spawn({
-            let publisher = publisher.clone();
-            async move { publisher.publish_all(numbered(EVENTS)).await }
-        });
-        futures::StreamExt::next(&mut watch)
-            .await
-            .expect("the first event");
-        drop(watch);
-        assert!(!sending.is_finished(), "the restart must come mid-batch");
-        let server = restart(server).await;
-
-        let results = sending.await.expect("publish_all finishes");
-        assert_eq!(results.len() as u64, EVENTS);
-        for (n, result) in results.iter().enumerate() {
-            if let Err(e) = result {
-                panic!("event {n} was not acknowledged: {e}");
-            }
-        }
-        let mut numbers = stored_numbers(&js, "ORDERS").await;
-        numbers.sort_unstable();
-        let stored = numbers.len();
-        numbers.dedup();
-        assert_eq!(stored, numbers.len(), "no event is stored twice");
-        let missing: Vec<u64> = (0..EVENTS)
-            .filter(|n| numbers.binary_search(n).is_err())
-            .collect();
-        assert!(
-            missing.is_empty() && stored as u64 == EVENTS,
-            "acknowledged but not stored: {} events, first {:?}",
-            missing.len(),
-            &missing[..missing.len().min(10)]
-        );
+        let (server, results) = publish_all_through(server, &js, &publisher, EVENTS, |server| {
+            server.stop();
+            // The outage itself, not a wait for something to happen.
+            std::thread::sleep(DOWN);
+            server.restart();
+        })
+        .await;
+        assert_each_stored_once(&js, EVENTS, &results).await;
         drop(server);
     })
     .await;

@@ -102,6 +102,9 @@ pub struct PublisherOptions {
     /// which a JetStream publish stops retrying and returns
     /// [`PublishError::NotAcknowledged`](crate::PublishError::NotAcknowledged).
     /// Keep it below the stream's duplicate window so retries are de-duplicated.
+    /// In `publish_all` it bounds each event from that event's own send (an
+    /// event a failed fast-ingest batch publishes again: from the re-send),
+    /// not the whole call.
     pub retry_deadline: Duration,
     /// Disconnected-buffer limits (core publishes).
     pub buffer_limits: BufferLimits,

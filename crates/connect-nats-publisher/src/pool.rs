@@ -17,7 +17,7 @@ use crate::buffer::BufferStats;
 use crate::error::PublishError;
 use crate::event_publisher::EventPublisher;
 #[cfg(feature = "jetstream")]
-use crate::jetstream::settle;
+use crate::jetstream::{settle, BatchAck};
 use crate::message::{inherent_publish_api, Outgoing};
 use crate::options::PublisherOptions;
 use crate::outcome::CoreDelivery;
@@ -209,6 +209,35 @@ impl PooledPublisher {
             out.push(settle(pending).await);
         }
         out
+    }
+
+    /// [`Publisher::publish_atomic`] on the pool: the whole batch goes
+    /// through one connection, that of the member the first event's subject
+    /// maps to ([`for_subject`](Self::for_subject)), whatever the other
+    /// events' subjects. The server takes a batch's messages only in their
+    /// batch-sequence order, which one connection keeps and several would
+    /// not. An event whose subject maps to another member is therefore not
+    /// ordered with that member's other publishes.
+    ///
+    /// # Errors
+    /// The same as [`Publisher::publish_atomic`], with the same meaning for
+    /// what is stored; [`PublishError::BatchSize`] for no events is returned
+    /// before a member is chosen.
+    pub async fn publish_atomic<'a, I, T>(&self, events: I) -> Result<BatchAck, PublishError>
+    where
+        I: IntoIterator<Item = Outgoing<'a, T>>,
+        T: Serialize + ?Sized + 'a,
+    {
+        let events: Vec<Outgoing<'a, T>> = events.into_iter().collect();
+        let Some(first) = events.first() else {
+            return Err(PublishError::BatchSize {
+                count: 0,
+                max: crate::jetstream::MAX_ATOMIC_BATCH,
+            });
+        };
+        self.for_subject(first.subject())
+            .publish_atomic(events)
+            .await
     }
 }
 

@@ -1,12 +1,11 @@
 //! `publish_all`: many events, each with its own result, as one fast batch where the stream
 //! allows it (see `fast_ingest`), otherwise pipelined within the ack window.
 
-use std::collections::VecDeque;
-
+use futures::stream::{FuturesOrdered, StreamExt};
 use serde::Serialize;
 
 use super::fast_ingest::{flow_acked, FastMessage};
-use super::pending::{settle, PendingAck};
+use super::pending::settle;
 use crate::error::PublishError;
 use crate::message::Outgoing;
 use crate::outcome::PublishAck;
@@ -31,6 +30,13 @@ impl Publisher {
     /// left unacknowledged are published again, pipelined, with the same
     /// `Nats-Msg-Id`. Otherwise the events are pipelined within the window,
     /// each with its own ack.
+    ///
+    /// The [`retry_deadline`](crate::PublisherOptions::retry_deadline)
+    /// bounds each event's retries, counted from that event's own pipelined
+    /// send (for an event a failed fast batch left unacknowledged, from its
+    /// re-send), not the whole call, which can take longer. The
+    /// acknowledgements in flight are awaited together, so after a reconnect
+    /// their retries run side by side rather than one after another.
     pub async fn publish_all<I, S, E, T>(&self, events: I) -> Vec<Result<PublishAck, PublishError>>
     where
         I: IntoIterator<Item = (S, E, T)>,
@@ -170,18 +176,20 @@ impl Publisher {
     }
 
     /// Publishes `items` pipelined within the window; results in input order.
+    ///
+    /// The acknowledgements in flight are awaited together, so their retries (after a
+    /// reconnect, say) run side by side, each within its own retry deadline from its send.
     async fn publish_pipelined<'a, T: Serialize + Sync + 'a>(
         &self,
         items: impl Iterator<Item = Item<'a, T>>,
     ) -> Vec<Result<PublishAck, PublishError>> {
         let window = self.inner.options.window;
         let mut out = Vec::with_capacity(items.size_hint().0);
-        let mut in_flight: VecDeque<Result<PendingAck, PublishError>> =
-            VecDeque::with_capacity(window.min(4096));
+        let mut in_flight = FuturesOrdered::new();
         for (subject, event_type, data, msg_id) in items {
             if in_flight.len() >= window {
-                if let Some(oldest) = in_flight.pop_front() {
-                    out.push(settle(oldest).await);
+                if let Some(result) = in_flight.next().await {
+                    out.push(result);
                 }
             }
             let builder = self.event(subject, event_type, data);
@@ -189,10 +197,10 @@ impl Publisher {
                 Some(id) => builder.msg_id(id),
                 None => builder,
             };
-            in_flight.push_back(builder.send_async().await);
+            in_flight.push_back(settle(builder.send_async().await));
         }
-        for pending in in_flight {
-            out.push(settle(pending).await);
+        while let Some(result) = in_flight.next().await {
+            out.push(result);
         }
         out
     }
