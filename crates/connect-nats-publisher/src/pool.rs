@@ -25,6 +25,8 @@ use crate::outcome::CoreDelivery;
 use crate::outcome::PublishAck;
 use crate::publisher::Publisher;
 use crate::template::Templates;
+#[cfg(feature = "jetstream")]
+use futures::stream::{FuturesOrdered, StreamExt};
 
 /// A publisher that spreads events across a [`ConnectionPool`] by subject:
 /// the same publish API as [`Publisher`] (`event` / `message`, then
@@ -160,6 +162,9 @@ impl PooledPublisher {
     /// [`Publisher::publish_all`] across the pool: each event goes to its
     /// subject's connection, pipelined within each member's window, sent in
     /// input order; outcomes come back in input order. Never stops early.
+    /// The acknowledgements in flight are awaited together, so after a
+    /// reconnect their retries run side by side, each within its own
+    /// `retry_deadline` from its send.
     /// When every event goes to one member, that member's `publish_all`
     /// sends them (as one fast-ingest batch where the stream allows it).
     pub async fn publish_all<I, S, E, T>(&self, events: I) -> Vec<Result<PublishAck, PublishError>>
@@ -182,31 +187,30 @@ impl PooledPublisher {
         let events = events.into_iter();
         let mut out = Vec::with_capacity(events.size_hint().0);
         // Acks in flight per member; never more than its window, so a send
-        // never waits for a slot held by an ack nobody is awaiting.
+        // never waits for a slot held by an ack nobody is awaiting. All acks
+        // in flight are awaited side by side (each retries while awaited),
+        // and their results come back in input order.
         let mut per_member = vec![0usize; self.inner.publishers.len()];
-        let mut in_flight: std::collections::VecDeque<(
-            usize,
-            Result<crate::PendingAck, PublishError>,
-        )> = std::collections::VecDeque::new();
+        let mut in_flight = FuturesOrdered::new();
         for (subject, event_type, data) in events {
             let subject = subject.as_ref();
             let member = self.inner.pool.index_for(subject);
             while per_member[member] >= window {
-                let Some((done, oldest)) = in_flight.pop_front() else {
+                let Some((done, result)) = in_flight.next().await else {
                     break;
                 };
                 per_member[done] -= 1;
-                out.push(settle(oldest).await);
+                out.push(result);
             }
             let pending = self.inner.publishers[member]
                 .event(subject, event_type.as_ref(), &data)
                 .send_async()
                 .await;
             per_member[member] += 1;
-            in_flight.push_back((member, pending));
+            in_flight.push_back(async move { (member, settle(pending).await) });
         }
-        for (_, pending) in in_flight {
-            out.push(settle(pending).await);
+        while let Some((_, result)) = in_flight.next().await {
+            out.push(result);
         }
         out
     }
