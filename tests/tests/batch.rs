@@ -520,6 +520,33 @@ async fn a_pooled_publish_all_on_one_subject_is_one_fast_batch() {
 }
 
 #[tokio::test]
+async fn a_pooled_publish_all_across_members_to_one_stream_is_one_fast_batch() {
+    bounded(TEST_TIMEOUT, async {
+        let (server, js, _publisher) = atomic_setup(orders(false, true), "fast-pool-across").await;
+        let pooled = pooled(&server, "fast-pool-across-2", 3).await;
+        let subjects = subjects_across_members(&pooled, 8);
+        let events: Vec<_> = (0..1_000u64)
+            .map(|n| {
+                let subject = subjects[usize::try_from(n).expect("small") % subjects.len()].clone();
+                (subject, "order.line.added", json!({ "n": n }))
+            })
+            .collect();
+        let results = pooled.publish_all(events).await;
+        let sequences: Vec<u64> = results
+            .into_iter()
+            .map(|r| r.expect("stored").sequence)
+            .collect();
+        assert_eq!(sequences, vec![0; 1_000], "flow-acked, not one ack each");
+        assert_eq!(
+            stored_numbers(&js, "ORDERS").await,
+            (0..1_000).collect::<Vec<_>>(),
+            "stored once each, in input order"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn publish_all_falls_back_to_pipelined_acks_without_the_flag_or_on_old_servers() {
     bounded(TEST_TIMEOUT, async {
         let (_server, js, publisher) = atomic_setup(orders(false, false), "fast-unflagged").await;

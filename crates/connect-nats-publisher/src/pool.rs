@@ -165,8 +165,12 @@ impl PooledPublisher {
     /// The acknowledgements in flight are awaited together, so after a
     /// reconnect their retries run side by side, each within its own
     /// `retry_deadline` from its send.
+    ///
     /// When every event goes to one member, that member's `publish_all`
     /// sends them (as one fast-ingest batch where the stream allows it).
+    /// When they go to several members but to one stream that allows fast
+    /// batches, they travel as one fast-ingest batch through the first
+    /// event's member, in input order on its connection.
     pub async fn publish_all<I, S, E, T>(&self, events: I) -> Vec<Result<PublishAck, PublishError>>
     where
         I: IntoIterator<Item = (S, E, T)>,
@@ -182,6 +186,15 @@ impl PooledPublisher {
         if let Some(first) = members.next() {
             if members.all(|member| member == first) {
                 return self.inner.publishers[first].publish_all(events).await;
+            }
+            // One stream that takes fast batches: the whole batch goes
+            // through the first event's member, in input order on one
+            // connection (and the call returns only when every event has
+            // its result, so a later call cannot overtake it).
+            let subjects: Vec<&str> = events.iter().map(|(s, _, _)| s.as_ref()).collect();
+            let member = &self.inner.publishers[first];
+            if member.fast_ingest_stream(&subjects).await.is_some() {
+                return member.publish_all(events).await;
             }
         }
         let events = events.into_iter();

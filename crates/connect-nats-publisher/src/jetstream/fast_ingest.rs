@@ -114,7 +114,7 @@ pub(super) struct FastOutcome {
 impl Publisher {
     /// The stream all of `subjects` go to, when it accepts fast batches and the server is 2.14
     /// or later; `None` sends through the pipelined path.
-    pub(super) async fn fast_ingest_stream(&self, subjects: &[&str]) -> Option<String> {
+    pub(crate) async fn fast_ingest_stream(&self, subjects: &[&str]) -> Option<String> {
         let client = self.inner.connection.client();
         if ServerVersion::of(client).is_none_or(|v| v < FAST_INGEST_VERSION) {
             return None;
