@@ -438,6 +438,15 @@ async fn atomic_batches_refuse_bad_sizes_streams_without_the_flag_and_old_server
 
 /// The `data.n` of every message `stream` holds, in stream order.
 async fn stored_numbers(js: &Context, stream: &str) -> Vec<u64> {
+    stored_messages(js, stream)
+        .await
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect()
+}
+
+/// The subject and `data.n` of every message `stream` holds, in stream order.
+async fn stored_messages(js: &Context, stream: &str) -> Vec<(String, u64)> {
     use async_nats::jetstream::consumer::{pull, AckPolicy};
     use futures::StreamExt;
 
@@ -451,8 +460,8 @@ async fn stored_numbers(js: &Context, stream: &str) -> Vec<u64> {
         .await
         .expect("a consumer");
     let mut messages = consumer.messages().await.expect("messages");
-    let mut numbers = Vec::new();
-    while (numbers.len() as u64) < total {
+    let mut stored = Vec::new();
+    while (stored.len() as u64) < total {
         let message = messages
             .next()
             .await
@@ -460,9 +469,10 @@ async fn stored_numbers(js: &Context, stream: &str) -> Vec<u64> {
             .expect("a message");
         let envelope: serde_json::Value =
             serde_json::from_slice(&message.payload).expect("an envelope");
-        numbers.push(envelope["data"]["n"].as_u64().expect("data.n"));
+        let n = envelope["data"]["n"].as_u64().expect("data.n");
+        stored.push((message.subject.to_string(), n));
     }
-    numbers
+    stored
 }
 
 /// Restarts `server` (same ports, same store) off the runtime's threads.
@@ -520,7 +530,9 @@ async fn a_pooled_publish_all_on_one_subject_is_one_fast_batch() {
 }
 
 #[tokio::test]
-async fn a_pooled_publish_all_across_members_to_one_stream_is_one_fast_batch() {
+async fn a_pooled_publish_all_across_members_to_one_stream_is_a_fast_batch_per_member() {
+    use std::sync::atomic::Ordering;
+
     bounded(TEST_TIMEOUT, async {
         let (server, js, _publisher) = atomic_setup(orders(false, true), "fast-pool-across").await;
         let pooled = pooled(&server, "fast-pool-across-2", 3).await;
@@ -531,20 +543,61 @@ async fn a_pooled_publish_all_across_members_to_one_stream_is_one_fast_batch() {
                 (subject, "order.line.added", json!({ "n": n }))
             })
             .collect();
-        let results = pooled.publish_all(events).await;
+        let mut share = vec![0u64; pooled.publishers().len()];
+        for (subject, _, _) in &events {
+            share[pooled.pool().index_for(subject)] += 1;
+        }
+        let sent_by = |pooled: &connect_nats_publisher::PooledPublisher| -> Vec<u64> {
+            pooled
+                .pool()
+                .connections()
+                .iter()
+                .map(|c| c.client().statistics().out_messages.load(Ordering::Relaxed))
+                .collect()
+        };
+        let before = sent_by(&pooled);
+        let publishing = pooled.publish_all(events);
+        assert_send(&publishing);
+        let results = publishing.await;
+        let after = sent_by(&pooled);
+
         let sequences: Vec<u64> = results
             .into_iter()
             .map(|r| r.expect("stored").sequence)
             .collect();
         assert_eq!(sequences, vec![0; 1_000], "flow-acked, not one ack each");
-        assert_eq!(
-            stored_numbers(&js, "ORDERS").await,
-            (0..1_000).collect::<Vec<_>>(),
-            "stored once each, in input order"
+        for (member, &count) in share.iter().enumerate() {
+            let sent = after[member] - before[member];
+            assert!(
+                sent >= count,
+                "member {member} carries {count} events but sent {sent} messages"
+            );
+        }
+        assert!(
+            share.iter().filter(|&&c| c > 0).count() > 1,
+            "the events span members"
         );
+        let stored = stored_messages(&js, "ORDERS").await;
+        let mut numbers: Vec<u64> = stored.iter().map(|(_, n)| *n).collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, (0..1_000).collect::<Vec<_>>(), "each stored once");
+        for subject in &subjects {
+            let on: Vec<u64> = stored
+                .iter()
+                .filter(|(s, _)| s == subject)
+                .map(|(_, n)| *n)
+                .collect();
+            assert!(
+                on.windows(2).all(|w| w[0] < w[1]),
+                "{subject}: stored in input order"
+            );
+        }
     })
     .await;
 }
+
+/// Compiles only for a future a runtime can move between threads.
+fn assert_send<F: Send>(_: &F) {}
 
 #[tokio::test]
 async fn publish_all_falls_back_to_pipelined_acks_without_the_flag_or_on_old_servers() {

@@ -2,7 +2,9 @@
 //! each event sent on the connection its subject maps to.
 //!
 //! Per-subject order is kept (one subject, one connection, one publisher);
-//! there is no order between subjects. Each member publisher has its own
+//! there is no order between subjects. The one exception is
+//! [`PooledPublisher::publish_atomic`]: an atomic batch travels on one
+//! connection whatever its subjects. Each member publisher has its own
 //! disconnected buffer and its own JetStream window, so a pool of N holds up
 //! to N × `window` acknowledgements in flight and N buffers' worth of events
 //! while disconnected.
@@ -26,6 +28,8 @@ use crate::outcome::PublishAck;
 use crate::publisher::Publisher;
 use crate::template::Templates;
 #[cfg(feature = "jetstream")]
+use futures::future::join_all;
+#[cfg(feature = "jetstream")]
 use futures::stream::{FuturesOrdered, StreamExt};
 
 /// A publisher that spreads events across a [`ConnectionPool`] by subject:
@@ -34,7 +38,9 @@ use futures::stream::{FuturesOrdered, StreamExt};
 ///
 /// Every event on one subject goes through the same connection
 /// ([`ConnectionPool::for_subject`]), so its order is kept; events on
-/// different subjects may overtake each other. Cheap to clone.
+/// different subjects may overtake each other. The exception is
+/// [`publish_atomic`](Self::publish_atomic), whose batch travels on one
+/// connection whatever its subjects. Cheap to clone.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -169,8 +175,8 @@ impl PooledPublisher {
     /// When every event goes to one member, that member's `publish_all`
     /// sends them (as one fast-ingest batch where the stream allows it).
     /// When they go to several members but to one stream that allows fast
-    /// batches, they travel as one fast-ingest batch through the first
-    /// event's member, in input order on its connection.
+    /// batches, each member sends its share as one fast-ingest batch, the
+    /// members at the same time: every subject stays on its own connection.
     pub async fn publish_all<I, S, E, T>(&self, events: I) -> Vec<Result<PublishAck, PublishError>>
     where
         I: IntoIterator<Item = (S, E, T)>,
@@ -187,14 +193,16 @@ impl PooledPublisher {
             if members.all(|member| member == first) {
                 return self.inner.publishers[first].publish_all(events).await;
             }
-            // One stream that takes fast batches: the whole batch goes
-            // through the first event's member, in input order on one
-            // connection (and the call returns only when every event has
-            // its result, so a later call cannot overtake it).
+            // One stream that takes fast batches: each member sends its
+            // own events as one fast batch, the members side by side, so
+            // every subject stays on its own connection.
             let subjects: Vec<&str> = events.iter().map(|(s, _, _)| s.as_ref()).collect();
-            let member = &self.inner.publishers[first];
-            if member.fast_ingest_stream(&subjects).await.is_some() {
-                return member.publish_all(events).await;
+            if self.inner.publishers[first]
+                .fast_ingest_stream(&subjects)
+                .await
+                .is_some()
+            {
+                return self.publish_all_per_member(&events).await;
             }
         }
         let events = events.into_iter();
@@ -226,6 +234,52 @@ impl PooledPublisher {
             out.push(result);
         }
         out
+    }
+
+    /// Each member's share of `events` through that member's `publish_all`,
+    /// all members at once; results in input order.
+    async fn publish_all_per_member<S, E, T>(
+        &self,
+        events: &[(S, E, T)],
+    ) -> Vec<Result<PublishAck, PublishError>>
+    where
+        S: AsRef<str>,
+        E: AsRef<str>,
+        T: Serialize + Sync,
+    {
+        let mut shares: Vec<Vec<usize>> = vec![Vec::new(); self.inner.publishers.len()];
+        for (index, (subject, _, _)) in events.iter().enumerate() {
+            shares[self.inner.pool.index_for(subject.as_ref())].push(index);
+        }
+        let sends = shares
+            .iter()
+            .zip(&self.inner.publishers)
+            .filter(|(share, _)| !share.is_empty())
+            .map(|(share, publisher)| {
+                let items: Vec<(&str, &str, &T)> = share
+                    .iter()
+                    .map(|&i| {
+                        let (subject, event_type, data) = &events[i];
+                        (subject.as_ref(), event_type.as_ref(), data)
+                    })
+                    .collect();
+                async move { (share, publisher.publish_all(items).await) }
+            });
+        let mut results: Vec<Option<Result<PublishAck, PublishError>>> =
+            events.iter().map(|_| None).collect();
+        for (share, outcomes) in join_all(sends).await {
+            for (&index, outcome) in share.iter().zip(outcomes) {
+                results[index] = Some(outcome);
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or(Err(PublishError::Send(
+                    "the event was not sent; publish it again".to_owned(),
+                )))
+            })
+            .collect()
     }
 
     /// [`Publisher::publish_atomic`] on the pool: the whole batch goes
