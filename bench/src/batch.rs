@@ -3,7 +3,8 @@
 //! stream that does not (pipelined acks), against jetstream-extra 0.3's fast ingest, and the
 //! publisher's atomic batches.
 //!
-//! Every side sends the same message: the envelope with only a unique `Nats-Msg-Id` header.
+//! Every side sends the same message: the envelope with only a unique `Nats-Msg-Id` header
+//! (and, for the atomic batches, the batch headers ADR-50 asks for).
 //! jetstream-extra sends a pre-serialized envelope (it has no envelope of its own) on its own
 //! client (it is built on async-nats 0.48, whose types do not mix with 0.51's), with the flow
 //! (500 messages per flow ack) and outstanding acks (2) the publisher uses. Both streams use
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use bytes::Bytes;
 use connect_nats_config::{StorageKind, StreamSpec};
-use connect_nats_jetstream::{ServerVersion, ATOMIC_BATCH_VERSION, FAST_INGEST_VERSION};
+use connect_nats_jetstream::{ServerVersion, FAST_INGEST_VERSION};
 use connect_nats_publisher::{Publisher, MAX_ATOMIC_BATCH};
 use jetstream_extra::batch_publish_fast::{FastPublishExt, GapMode};
 
@@ -30,6 +31,13 @@ const ATOMIC_SUBJECT: &str = "bench.batch.atomic";
 /// Stream without either flag: the publisher falls back to pipelined acks.
 const PIPELINED_STREAM: &str = "CONNECT_BENCH_PIPELINED";
 const PIPELINED_SUBJECT: &str = "bench.pipelined.event";
+/// The `--only` names of this phase's sides.
+const SIDES: [&str; 4] = [
+    "publisher_js_fast",
+    "publisher_js_pipelined",
+    "jetstream_extra_fast",
+    "publisher_js_atomic",
+];
 /// jetstream-extra's flow and outstanding acks: the publisher's own.
 const EXTRA_FLOW: u16 = 500;
 const EXTRA_OUTSTANDING_ACKS: u16 = 2;
@@ -66,7 +74,8 @@ async fn publisher_all(
     Ok(rate(n, took))
 }
 
-/// The publisher's atomic batches of [`MAX_ATOMIC_BATCH`] events, `n` in all.
+/// The publisher's atomic batches of [`MAX_ATOMIC_BATCH`] events, `n` in all, each event with
+/// a unique `Nats-Msg-Id` (as every other side sends).
 async fn atomic(
     js: &jetstream::Context,
     publisher: &Publisher,
@@ -74,14 +83,21 @@ async fn atomic(
     n: usize,
 ) -> Result<f64, BoxError> {
     js.get_stream(BATCH_STREAM).await?.purge().await?;
+    let prefix = format!("atomic-{}-", connect_nats_publisher::now_millis());
     let started = Instant::now();
     let mut sent = 0;
     while sent < n {
         let count = MAX_ATOMIC_BATCH.min(n - sent);
+        let ids: Vec<String> = (sent..sent + count)
+            .map(|i| format!("{prefix}{i}"))
+            .collect();
         let ack = publisher
-            .publish_atomic(
-                (0..count).map(|_| publisher.event(ATOMIC_SUBJECT, EVENT_TYPE, data).outgoing()),
-            )
+            .publish_atomic(ids.iter().map(|id| {
+                publisher
+                    .event(ATOMIC_SUBJECT, EVENT_TYPE, data)
+                    .msg_id(id)
+                    .outgoing()
+            }))
             .await?;
         if ack.count != count {
             return Err(format!("an atomic batch of {count} stored {}", ack.count).into());
@@ -122,10 +138,13 @@ async fn jetstream_extra(
         .gap_mode(GapMode::Fail)
         .ack_timeout(Duration::from_secs(10))
         .build()?;
-    for i in 0..n.saturating_sub(1) {
+    let last = n
+        .checked_sub(1)
+        .ok_or("jetstream-extra's batch needs at least one message")?;
+    for i in 0..last {
         batch.add_message(message(i)?).await?;
     }
-    let ack = batch.commit_message(message(n - 1)?).await?;
+    let ack = batch.commit_message(message(last)?).await?;
     let took = started.elapsed();
     if usize::try_from(ack.batch_size).ok() != Some(n) {
         return Err(format!("jetstream-extra committed {} of {n}", ack.batch_size).into());
@@ -142,8 +161,8 @@ fn spec(name: &str, subjects: &str, flags: bool, storage: StorageKind) -> Stream
     }
 }
 
-/// Runs the batch phase (unless the server is older than 2.14): a warm-up, then `--rounds`
-/// rounds of the four sides.
+/// Runs the batch phase (unless the server is older than 2.14, or `--only` leaves out all
+/// four sides): a warm-up, then `--rounds` rounds of the four sides.
 pub(crate) async fn phase(
     args: &Args,
     client: &async_nats::Client,
@@ -152,13 +171,17 @@ pub(crate) async fn phase(
     data: &BenchData,
     storage: StorageKind,
 ) -> Result<BatchResults, BoxError> {
+    if !SIDES.iter().any(|side| args.runs(side)) {
+        return Ok(BatchResults::default());
+    }
     let version = ServerVersion::of(client);
-    if !version.is_some_and(|v| v >= FAST_INGEST_VERSION && v >= ATOMIC_BATCH_VERSION) {
+    if version.is_none_or(|v| v < FAST_INGEST_VERSION) {
         let seen = client.server_info().version;
         return Ok(BatchResults {
             skipped: Some(format!(
-                "nats-server {seen} has neither fast ingest (2.14 or later) nor atomic batches \
-                 (2.12 or later); run `cargo xtask bench --server-version 2.15.1`"
+                "nats-server {seen} has no fast ingest (2.14 or later), so the batch phase \
+                 (fast ingest and atomic batches) did not run; run `cargo xtask bench \
+                 --server-version 2.15.1`"
             )),
             ..BatchResults::default()
         });

@@ -277,7 +277,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         println!("| {name:<58} | {:>11} |", shown(samples.median(), 0));
     }
     println!();
-    println!("| batches (Nats-Msg-Id only), msgs/s                         |      msgs/s |");
+    println!("| batches (a unique Nats-Msg-Id each), msgs/s               |      msgs/s |");
     println!("|------------------------------------------------------------|-------------|");
     match &b.skipped {
         Some(reason) => println!("| {reason} |"),

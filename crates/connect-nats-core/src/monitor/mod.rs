@@ -291,11 +291,14 @@ mod tests {
             m.on_event(Event::SlowConsumer(sid), None);
         }
         assert_eq!(m.slow_consumers(), 10_000);
+        assert!(!m.is_closed());
         m.on_event(Event::ClientError(ClientError::MaxReconnects), None);
         assert_eq!(m.state(), ConnectionState::Closed);
+        assert!(m.is_closed());
         // Closed is final.
         m.on_event(Event::Connected, None);
         assert_eq!(m.state(), ConnectionState::Closed);
+        assert!(m.is_closed());
         assert!(m
             .closed_reason()
             .unwrap_or_default()

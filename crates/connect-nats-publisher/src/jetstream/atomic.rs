@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::PublishError;
 use crate::message::Outgoing;
 use crate::publisher::Publisher;
-use crate::subject::validate_publish_subject;
 use crate::template::msg_id_header;
 
 /// Most events in one atomic batch: the server's default limit (ADR-50).
@@ -205,7 +204,7 @@ impl Publisher {
         sequence: usize,
         commit: bool,
     ) -> Result<Prepared, PublishError> {
-        validate_publish_subject(event.subject())?;
+        let subject = crate::hot_path::subject(event.subject())?;
         let msg_id = event.msg_id().map(msg_id_header).transpose()?;
         let (template, payload) = self.parts(event)?;
         let (template, _) = crate::otel::with_trace_context_template(template, 0);
@@ -232,7 +231,7 @@ impl Publisher {
             .sum();
         self.check_size(HEADER_FRAME + header_len, payload.len())?;
         Ok(Prepared {
-            subject: Subject::from(event.subject()),
+            subject,
             headers,
             payload,
         })

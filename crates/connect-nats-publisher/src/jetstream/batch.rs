@@ -80,23 +80,26 @@ impl Publisher {
         let Taker {
             ids, sent, taken, ..
         } = taker;
-        for &index in &sent[..outcome.acked] {
+        // The batch sent at most the messages it took, and all of them are in `sent`.
+        let acked = outcome.acked.min(sent.len());
+        for &index in &sent[..acked] {
             results[index] = Some(flow_acked(&outcome));
         }
         if let Some(why) = &outcome.stopped {
             tracing::warn!(
                 stream,
-                acked = outcome.acked,
-                again = sent.len() - outcome.acked + (items.len() - taken),
+                acked,
+                again = sent.len() - acked + (items.len() - taken),
                 why = why.as_str(),
                 "fast-ingest batch ended early; publishing the unacknowledged events again"
             );
         }
-        // Published again with their ids: the messages no flow ack covered (some may be
-        // stored). Published for the first time: the items the batch never took.
-        let rest: Vec<(usize, Option<&str>)> = sent[outcome.acked..]
+        // Published with the ids they were built with: the messages no flow ack covered (some
+        // may be stored; the last one taken may not have been sent). Published with new ids:
+        // the items the batch never took.
+        let rest: Vec<(usize, Option<&str>)> = sent[acked..]
             .iter()
-            .zip(&ids[outcome.acked..])
+            .zip(&ids[acked..])
             .map(|(&index, id)| (index, Some(id.as_str())))
             .chain((taken..items.len()).map(|index| (index, None)))
             .collect();

@@ -9,7 +9,8 @@
 //!
 //! Every message carries a `Nats-Msg-Id`, so when the batch fails (a lost ack, a restart) the
 //! events no flow ack covered are published again through the pipelined path with the same id,
-//! and the stream's duplicate window stores each once. Each re-sent event retries until the retry
+//! and the stream's duplicate window stores each once; the events the batch never reached are
+//! published through the pipelined path for the first time. Each re-sent event retries until the retry
 //! deadline counted from its re-send.
 
 use std::collections::HashMap;
@@ -174,10 +175,10 @@ impl Publisher {
 
     /// Sends `messages` as one fast batch on `stream` and reports how far the flow acks got.
     ///
-    /// Each message is taken from the iterator just before it is sent (and the next one just
-    /// after, to know whether this one commits the batch), so building messages overlaps with
-    /// the server storing the earlier ones. When the batch stops early, the iterator is dropped
-    /// with the messages not yet taken.
+    /// Each message is taken from the iterator as the batch reaches it, and the one after it
+    /// before it is sent (to know whether this one commits the batch), so building messages
+    /// overlaps with the server storing the earlier ones. When the batch stops early, the
+    /// iterator is dropped with the messages not yet taken; the one taken ahead is not sent.
     pub(super) async fn send_fast_batch(
         &self,
         stream: &str,

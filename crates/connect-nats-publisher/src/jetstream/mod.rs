@@ -41,7 +41,6 @@ use crate::error::PublishError;
 use crate::message::Outgoing;
 use crate::options::PublisherOptions;
 use crate::publisher::{Inner, Publisher};
-use crate::subject::validate_publish_subject;
 use crate::template::msg_id_header;
 use retry::{send_once, Attempt, Job, MsgId};
 
@@ -128,13 +127,13 @@ impl Publisher {
         message: Outgoing<'_, T>,
     ) -> Result<PendingAck, PublishError> {
         self.check_open()?;
-        validate_publish_subject(message.subject())?;
+        let subject = crate::hot_path::subject(message.subject())?;
         let given_id = message.msg_id().map(msg_id_header).transpose()?;
         let (template, payload) = self.parts(&message)?;
         let id_len = message.msg_id().map_or(NUID_LEN, str::len);
         let header_len = self.header_len(message.event_type(), id_len);
         let pending = self
-            .send_jetstream_frame(message.subject(), template, header_len, payload, given_id)
+            .send_jetstream_frame(subject, template, header_len, payload, given_id)
             .await;
         self.inner.metrics.jetstream_refused(pending)
     }
@@ -156,7 +155,7 @@ impl Publisher {
 
     async fn send_jetstream_frame(
         &self,
-        subject: &str,
+        subject: async_nats::Subject,
         template: Arc<crate::template::HeaderTemplate>,
         header_len: usize,
         payload: bytes::Bytes,
@@ -201,7 +200,6 @@ impl Publisher {
         let msg_id = MsgId::new(given_id);
         let started = Instant::now();
         let epoch = inner.connection.reconnect_epoch();
-        let subject = crate::hot_path::subject(subject)?;
         let first = if inner.connection.state() == ConnectionState::Connected {
             Attempt::Sent(
                 send_once(
