@@ -67,7 +67,7 @@ struct Args {
     #[arg(long, default_value_t = connect_nats_publisher::DEFAULT_WINDOW)]
     window: usize,
     /// Rounds per scenario (rates: median; ratios: median of per-round ratios).
-    #[arg(long, default_value_t = 9)]
+    #[arg(long, default_value_t = 15)]
     rounds: usize,
     /// Run only these scenarios (diagnostics): handwritten_minimal, publisher_minimal,
     /// publisher_full, handwritten_full, raw_core_noheaders, raw_core, pool,

@@ -131,9 +131,6 @@ async fn stopped(stop: &mut watch::Receiver<Option<Instant>>) {
 }
 
 impl Job {
-    /// Runs the publish to its outcome (in its own task), counts it, hands
-    /// it to the [`PendingAck`](super::PendingAck) if that still waits, and
-    /// logs a failure nobody waits for.
     /// Runs the publish to its outcome (retrying until the deadline, or until
     /// the publisher closes), counts it, and records it for `close`.
     pub(super) async fn finish(self, first: Attempt) -> Result<PublishAck, PublishError> {
