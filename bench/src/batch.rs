@@ -5,23 +5,24 @@
 //!
 //! Every side sends the same message: the envelope with only a unique `Nats-Msg-Id` header
 //! (and, for the atomic batches, the batch headers ADR-50 asks for).
-//! jetstream-extra sends a pre-serialized envelope (it has no envelope of its own) on its own
-//! client (it is built on async-nats 0.48, whose types do not mix with 0.51's), with the flow
-//! (500 messages per flow ack) and outstanding acks (2) the publisher uses. Both streams use
+//! jetstream-extra has no envelope of its own: its side is the code a service would write with
+//! it, which serializes the same `Event` with serde_json per message (as the hand-written core
+//! side does). It runs on its own client (it is built on async-nats 0.48, whose types do not mix
+//! with 0.51's), with the flow (500 messages per flow ack) and outstanding acks (2) the
+//! publisher uses. Both streams use
 //! the same storage, and each run starts from an empty stream.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use bytes::Bytes;
 use connect_nats_config::{StorageKind, StreamSpec};
 use connect_nats_jetstream::{ServerVersion, FAST_INGEST_VERSION};
-use connect_nats_publisher::{Publisher, MAX_ATOMIC_BATCH};
+use connect_nats_publisher::{Event, Publisher, MAX_ATOMIC_BATCH};
 use jetstream_extra::batch_publish_fast::{FastPublishExt, GapMode};
 
 use crate::stats::{in_turn, rate, Samples, Side};
-use crate::{Args, BenchData, BoxError, EVENT_TYPE};
+use crate::{Args, BenchData, BoxError, EVENT_TYPE, SERVICE};
 
 /// Stream with `allow_batched` and `allow_atomic`.
 const BATCH_STREAM: &str = "CONNECT_BENCH_BATCH";
@@ -107,12 +108,12 @@ async fn atomic(
     Ok(rate(n, started.elapsed()))
 }
 
-/// jetstream-extra 0.3's fast ingest of `n` messages (a pre-serialized envelope, a unique
-/// `Nats-Msg-Id` each), committed with the last, from an empty stream.
+/// jetstream-extra 0.3's fast ingest of `n` events (each `Event` serialized with serde_json,
+/// with a unique `Nats-Msg-Id`), committed with the last, from an empty stream.
 async fn jetstream_extra(
     js: &jetstream::Context,
     extra: &async_nats_048::jetstream::Context,
-    envelope: &Bytes,
+    data: &BenchData,
     n: usize,
 ) -> Result<f64, BoxError> {
     use async_nats_048::jetstream::message::OutboundMessage;
@@ -124,9 +125,10 @@ async fn jetstream_extra(
             async_nats_048::header::NATS_MESSAGE_ID,
             async_nats_048::HeaderValue::from_str(&format!("{prefix}{i}"))?,
         );
+        let payload = serde_json::to_vec(&Event::new(EVENT_TYPE, data, SERVICE))?;
         Ok(OutboundMessage {
             subject: EXTRA_SUBJECT.into(),
-            payload: envelope.clone(),
+            payload: payload.into(),
             headers: Some(headers),
         })
     };
@@ -167,7 +169,6 @@ pub(crate) async fn phase(
     args: &Args,
     client: &async_nats::Client,
     publisher: &Publisher,
-    envelope: &Bytes,
     data: &BenchData,
     storage: StorageKind,
 ) -> Result<BatchResults, BoxError> {
@@ -219,7 +220,7 @@ pub(crate) async fn phase(
         warm,
     )
     .await?;
-    jetstream_extra(&js, &extra, envelope, warm).await?;
+    jetstream_extra(&js, &extra, data, warm).await?;
     atomic(&js, publisher, data, warm).await?;
     let mut r = BatchResults::default();
     for round in 1..=args.rounds {
@@ -250,7 +251,7 @@ pub(crate) async fn phase(
             ),
             (
                 "jetstream_extra_fast",
-                Box::pin(jetstream_extra(&js, &extra, envelope, n)),
+                Box::pin(jetstream_extra(&js, &extra, data, n)),
             ),
             (
                 "publisher_js_atomic",

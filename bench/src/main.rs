@@ -191,7 +191,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         stream::StorageType::Memory => StorageKind::Memory,
         _ => StorageKind::File,
     };
-    let b = batch::phase(&args, &client, &minimal, &envelope, &data, batch_storage).await?;
+    let b = batch::phase(&args, &client, &minimal, &data, batch_storage).await?;
 
     let ratio = |key, value, target| Ratio { key, value, target };
     let ratios = [
