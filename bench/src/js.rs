@@ -2,8 +2,9 @@
 //! window of in-flight acks, and the publisher's `publish_all`.
 //!
 //! All three send the same message: the envelope with the `minimal` policy's headers, that is
-//! only a unique `Nats-Msg-Id` (the raw sides send a pre-serialized envelope; the publisher
-//! serializes each event).
+//! only a unique `Nats-Msg-Id`. Every side serializes each event: the raw sides the same `Event`
+//! with serde_json, as the hand-written core side does (what a service using async-nats alone
+//! writes), the publisher through its own envelope.
 
 use std::collections::VecDeque;
 use std::str::FromStr;
@@ -12,10 +13,10 @@ use std::time::Instant;
 use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, HeaderValue};
 use bytes::Bytes;
-use connect_nats_publisher::Publisher;
+use connect_nats_publisher::{Event, Publisher};
 
 use crate::stats::{in_turn, rate, Samples, Side};
-use crate::{Args, BenchData, BoxError, EVENT_TYPE};
+use crate::{Args, BenchData, BoxError, EVENT_TYPE, SERVICE};
 
 const JS_SUBJECT: &str = "bench.js.event";
 const STREAM: &str = "CONNECT_BENCH";
@@ -43,13 +44,18 @@ fn msg_id(prefix: &str, i: usize) -> Result<HeaderMap, BoxError> {
     Ok(h)
 }
 
+/// The event serialized as the hand-written sides do.
+fn handwritten_payload(data: &BenchData) -> Result<Bytes, BoxError> {
+    Ok(serde_json::to_vec(&Event::new(EVENT_TYPE, data, SERVICE))?.into())
+}
+
 /// Raw JetStream, one ack awaited per publish, from an empty stream.
-async fn sequential(js: &jetstream::Context, envelope: &Bytes, n: usize) -> Result<f64, BoxError> {
+async fn sequential(js: &jetstream::Context, data: &BenchData, n: usize) -> Result<f64, BoxError> {
     purge(js).await?;
     let prefix = format!("seq-{}-", connect_nats_publisher::now_millis());
     let started = Instant::now();
     for i in 0..n {
-        js.publish_with_headers(JS_SUBJECT, msg_id(&prefix, i)?, envelope.clone())
+        js.publish_with_headers(JS_SUBJECT, msg_id(&prefix, i)?, handwritten_payload(data)?)
             .await?
             .await?;
     }
@@ -59,7 +65,7 @@ async fn sequential(js: &jetstream::Context, envelope: &Bytes, n: usize) -> Resu
 /// Raw JetStream with a hand-written window of in-flight ack futures, from an empty stream.
 async fn raw_window(
     js: &jetstream::Context,
-    envelope: &Bytes,
+    data: &BenchData,
     n: usize,
     window: usize,
 ) -> Result<f64, BoxError> {
@@ -74,7 +80,7 @@ async fn raw_window(
             }
         }
         in_flight.push_back(
-            js.publish_with_headers(JS_SUBJECT, msg_id(&prefix, i)?, envelope.clone())
+            js.publish_with_headers(JS_SUBJECT, msg_id(&prefix, i)?, handwritten_payload(data)?)
                 .await?,
         );
     }
@@ -109,7 +115,6 @@ pub(crate) async fn phase(
     args: &Args,
     client: &async_nats::Client,
     publisher: &Publisher,
-    envelope: &Bytes,
     data: &BenchData,
     storage: stream::StorageType,
 ) -> Result<JsResults, BoxError> {
@@ -123,18 +128,18 @@ pub(crate) async fn phase(
     })
     .await
     .map_err(|e| format!("create stream {STREAM}: {e}"))?;
-    raw_window(&js, envelope, 2_000, args.window).await?;
+    raw_window(&js, data, 2_000, args.window).await?;
     publisher_all(&js, publisher, data, 2_000).await?;
     let mut r = JsResults::default();
     for round in 1..=args.rounds {
         let sides: Vec<Side<'_>> = vec![
             (
                 "raw_js_sequential",
-                Box::pin(sequential(&js, envelope, args.js_sequential_messages)),
+                Box::pin(sequential(&js, data, args.js_sequential_messages)),
             ),
             (
                 "raw_js_pipelined",
-                Box::pin(raw_window(&js, envelope, args.js_messages, args.window)),
+                Box::pin(raw_window(&js, data, args.js_messages, args.window)),
             ),
             (
                 "publisher_js",

@@ -15,7 +15,8 @@
 //!   `ConnectionPool` of 4 (`PooledPublisher`), and the same routing hand-written;
 //! - JetStream (`js.rs`): raw publish awaiting each ack in turn, raw with a hand-written window
 //!   of in-flight `PublishAckFuture`s, and `Publisher::publish_all`, all with the same headers
-//!   (only a unique `Nats-Msg-Id`);
+//!   (only a unique `Nats-Msg-Id`), the raw sides serializing the `Event` with serde_json per
+//!   message as the hand-written core side does;
 //! - batches (`batch.rs`, nats-server 2.14 or later; skipped with the reason in `results.json`
 //!   on older servers): `publish_all` on a stream with `allow_batched` (fast ingest) vs on one
 //!   without (pipelined acks), vs jetstream-extra 0.3's fast ingest, and atomic batches.
@@ -186,7 +187,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     };
     let c = core_nats::phase(&args, &setup).await?;
     let pool_results = pool::scenario(&args, &config).await?;
-    let j = js::phase(&args, &client, &minimal, &envelope, &data, storage).await?;
+    let j = js::phase(&args, &client, &minimal, &data, storage).await?;
     let batch_storage = match storage {
         stream::StorageType::Memory => StorageKind::Memory,
         _ => StorageKind::File,
