@@ -27,9 +27,10 @@ impl Publisher {
     /// batch (detected once per subject and remembered): each is
     /// acknowledged by the server's flow acks, which carry no stream
     /// sequence, so its [`PublishAck::sequence`] is 0. Events a failed batch
-    /// left unacknowledged are published again, pipelined, with the same
-    /// `Nats-Msg-Id`. Otherwise the events are pipelined within the window,
-    /// each with its own ack.
+    /// sent but left unacknowledged are published again, pipelined, with the
+    /// same `Nats-Msg-Id`; events it never reached are published, pipelined,
+    /// for the first time. Otherwise the events are pipelined within the
+    /// window, each with its own ack.
     ///
     /// The [`retry_deadline`](crate::PublisherOptions::retry_deadline)
     /// bounds each event's retries, counted from that event's own pipelined
