@@ -10,8 +10,8 @@
 //! Every message carries a `Nats-Msg-Id`, so when the batch fails (a lost ack, a restart) the
 //! events no flow ack covered are published again through the pipelined path with the same id,
 //! and the stream's duplicate window stores each once; the events the batch never reached are
-//! published through the pipelined path for the first time. Each re-sent event retries until the retry
-//! deadline counted from its re-send.
+//! published through the pipelined path for the first time. Each re-sent event retries until
+//! the retry deadline counted from its re-send.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
