@@ -36,6 +36,10 @@ pub(crate) enum AckOutcome {
     NoResponders,
     /// The server answered with an error.
     Rejected(String),
+    /// The stream could not take the publish just then (a 503 without a
+    /// JetStream error code, such as "raft: not leader" while its leader
+    /// moves): worth sending again with the same `Nats-Msg-Id`.
+    Unavailable(String),
 }
 
 /// Hashes the router's tokens with one multiply (Fibonacci hashing). The
@@ -236,10 +240,17 @@ fn outcome_of(message: &async_nats::Message) -> AckOutcome {
         }
     }
     match serde_json::from_slice::<AckBody>(&message.payload) {
-        Ok(AckBody { error: Some(e), .. }) => AckOutcome::Rejected(format!(
-            "{} (code {}, err_code {})",
-            e.description, e.code, e.err_code
-        )),
+        Ok(AckBody { error: Some(e), .. }) => {
+            let text = format!(
+                "{} (code {}, err_code {})",
+                e.description, e.code, e.err_code
+            );
+            if e.code == 503 && (e.err_code == 0 || e.description.contains("not leader")) {
+                AckOutcome::Unavailable(text)
+            } else {
+                AckOutcome::Rejected(text)
+            }
+        }
         Ok(AckBody {
             stream: Some(stream),
             seq: Some(sequence),
@@ -348,6 +359,13 @@ mod tests {
             None,
         )) {
             AckOutcome::Rejected(t) => assert!(t.contains("maximum messages exceeded"), "{t}"),
+            other => panic!("{other:?}"),
+        }
+        match outcome_of(&msg(
+            r#"{"error":{"code":503,"err_code":0,"description":"raft: not leader"}}"#,
+            None,
+        )) {
+            AckOutcome::Unavailable(t) => assert!(t.contains("not leader"), "{t}"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(

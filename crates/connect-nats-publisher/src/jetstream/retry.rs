@@ -220,6 +220,16 @@ impl Job {
                                 (no_responders_pause * 2).min(Duration::from_secs(1));
                             "no responders (the stream had no leader)".to_owned()
                         }
+                        Ok(Ok(AckOutcome::Unavailable(text))) => {
+                            // The stream is between leaders: a short pause,
+                            // then the same publish again (same id).
+                            let until =
+                                deadline_after(Instant::now(), no_responders_pause).min(deadline);
+                            tokio::time::sleep_until(until).await;
+                            no_responders_pause =
+                                (no_responders_pause * 2).min(Duration::from_secs(1));
+                            text
+                        }
                         Ok(Ok(AckOutcome::Rejected(text))) if reconnected => text,
                         Ok(Ok(AckOutcome::Rejected(text))) => {
                             return Err(PublishError::Rejected {
