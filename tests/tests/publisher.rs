@@ -565,13 +565,20 @@ async fn server_killed_and_restarted_during_5000_publishes_stores_each_once() {
             .build();
 
         let submitted = Arc::new(AtomicUsize::new(0));
+        // Half way, the publishing task waits for the kill, so the kill lands in the
+        // middle of publishing however fast the first half went.
+        let killed = Arc::new(tokio::sync::Notify::new());
         let task = {
             let publisher = publisher.clone();
             let submitted = Arc::clone(&submitted);
+            let killed = Arc::clone(&killed);
             tokio::spawn(async move {
                 let mut in_flight = VecDeque::with_capacity(WINDOW);
                 let mut results = Vec::with_capacity(N as usize);
                 for i in 0..N {
+                    if i == N / 2 {
+                        killed.notified().await;
+                    }
                     if in_flight.len() >= WINDOW {
                         let p: Result<connect_nats_publisher::PendingAck, PublishError> =
                             in_flight.pop_front().expect("non-empty");
@@ -599,7 +606,7 @@ async fn server_killed_and_restarted_during_5000_publishes_stores_each_once() {
         };
 
         // Wait (poll with deadline) until half is submitted, then kill the server while
-        // publishes and acks are in flight.
+        // acks may still be in flight; the second half is published across the restart.
         let deadline = Instant::now() + WAIT;
         while submitted.load(Ordering::Acquire) < (N / 2) as usize {
             assert!(
@@ -610,6 +617,7 @@ async fn server_killed_and_restarted_during_5000_publishes_stores_each_once() {
         }
         tokio::task::block_in_place(|| server.kill());
         let at_kill = submitted.load(Ordering::Acquire);
+        killed.notify_one();
         eprintln!("kill test: server killed after {at_kill} of {N} publishes were submitted");
         assert!(
             at_kill < N as usize,
