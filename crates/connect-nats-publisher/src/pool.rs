@@ -19,7 +19,7 @@ use crate::buffer::BufferStats;
 use crate::error::PublishError;
 use crate::event_publisher::EventPublisher;
 #[cfg(feature = "jetstream")]
-use crate::jetstream::{settle, BatchAck};
+use crate::jetstream::{settle, with_unsent, BatchAck};
 use crate::message::{inherent_publish_api, Outgoing};
 use crate::options::PublisherOptions;
 use crate::outcome::CoreDelivery;
@@ -272,14 +272,7 @@ impl PooledPublisher {
                 results[index] = Some(outcome);
             }
         }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or(Err(PublishError::Send(
-                    "the event was not sent; publish it again".to_owned(),
-                )))
-            })
-            .collect()
+        with_unsent(results)
     }
 
     /// [`Publisher::publish_atomic`] on the pool: the whole batch goes

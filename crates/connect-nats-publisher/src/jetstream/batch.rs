@@ -113,15 +113,23 @@ impl Publisher {
         for (&(index, _), result) in rest.iter().zip(again) {
             results[index] = Some(result);
         }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or(Err(PublishError::Send(
-                    "the event was not sent; publish it again".to_owned(),
-                )))
-            })
-            .collect()
+        with_unsent(results)
     }
+}
+
+/// Each event's result in input order; an event that got none (it was never
+/// sent) gets an error saying so.
+pub(crate) fn with_unsent(
+    results: Vec<Option<Result<PublishAck, PublishError>>>,
+) -> Vec<Result<PublishAck, PublishError>> {
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or(Err(PublishError::Send(
+                "the event was not sent; publish it again".to_owned(),
+            )))
+        })
+        .collect()
 }
 
 /// Builds the messages of a fast batch as the batch takes them, and records what it took: the

@@ -31,6 +31,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 pub use atomic::{BatchAck, MAX_ATOMIC_BATCH};
+pub(crate) use batch::with_unsent;
 pub(crate) use pending::settle;
 pub use pending::PendingAck;
 
