@@ -177,8 +177,9 @@ impl Cluster {
     /// Waits (up to [`FORM_TIMEOUT`]) until every running node has routes to all other nodes
     /// (distinct remote server ids in `/routez`, so route pooling does not inflate the count) and,
     /// with JetStream, every node knows the JetStream meta leader and the leader reports every
-    /// other node as a current, online peer (without that, an R3 stream created at once can fail
-    /// with "no suitable peers for placement, peer offline").
+    /// other node as a current, online peer. Stream placement can still answer "no suitable
+    /// peers for placement, peer offline" for a moment after that, so a test that creates a
+    /// replicated stream right away retries the creation within a deadline.
     ///
     /// # Panics
     /// On timeout, with each node's last `/routez` summary.

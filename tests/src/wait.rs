@@ -20,7 +20,21 @@ pub async fn bounded<F: Future>(limit: Duration, test: F) -> F::Output {
 
 /// Polls `check` every [`POLL_INTERVAL`] until it returns `Some`, failing
 /// with `what` once `limit` has passed.
-pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    match poll_until(limit, check).await {
+        Some(value) => value,
+        None => panic!("timed out after {limit:?} waiting for: {what}"),
+    }
+}
+
+/// Polls `check` every [`POLL_INTERVAL`] until it returns `Some`, or returns
+/// `None` once `limit` has passed, for a caller that acts on a slow condition
+/// before waiting again.
+pub async fn poll_until<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -28,12 +42,11 @@ where
     let deadline = Instant::now() + limit;
     loop {
         if let Some(value) = check().await {
-            return value;
+            return Some(value);
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for: {what}"
-        );
+        if Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
 }

@@ -405,11 +405,14 @@ async fn background_connect_returns_at_once_and_connects_when_the_server_starts(
         server.stop();
         let config = config(&[server.url()], "core-background");
 
+        // A connect that waited for the server would never return here, since the server is
+        // down until the test restarts it: any bound far below the test's own timeout shows it
+        // returned without waiting, and leaves room for a loaded machine.
         let started = Instant::now();
         let connection = connect_in_background(&config).await.expect("valid config");
         within(
             started.elapsed(),
-            Duration::from_millis(10),
+            Duration::from_secs(1),
             "connect_in_background",
         );
         assert_eq!(connection.state(), ConnectionState::Pending);
@@ -732,7 +735,7 @@ async fn shutdown_while_server_down_never_hangs_past_the_timeout() {
         let result = connection.shutdown(timeout).await;
         within(
             started.elapsed(),
-            timeout + Duration::from_millis(100),
+            timeout + Duration::from_secs(1),
             "shutdown while down",
         );
         assert!(

@@ -310,7 +310,7 @@ async fn twenty_thousand_events_survive_three_kills_under_load() {
         );
 
         // The stream holds exactly the 20,000 events, each once.
-        let ids = stream_ids(&js, "FAULTS").await;
+        let ids = stream_ids(&js, "FAULTS", EVENTS as u64).await;
         let distinct: HashSet<u64> = ids.iter().copied().collect();
         assert_eq!(distinct.len(), EVENTS, "distinct events in the stream");
         assert!(
@@ -505,7 +505,10 @@ async fn killing_the_stream_leader_mid_publish_loses_no_acknowledged_event() {
                 .expect("publishing continues after the leader died");
         }
 
-        let ids: HashSet<u64> = stream_ids(&js, "CLUSTERED").await.into_iter().collect();
+        let ids: HashSet<u64> = stream_ids(&js, "CLUSTERED", (EVENTS + 10) as u64)
+            .await
+            .into_iter()
+            .collect();
         let missing: Vec<usize> = (0..EVENTS + 10)
             .filter(|id| !ids.contains(&(*id as u64)))
             .collect();

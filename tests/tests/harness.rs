@@ -474,17 +474,26 @@ async fn three_node_cluster_forms_and_replicates() {
         }
         assert_eq!(names.len(), 3, "distinct server names");
 
-        // An R3 stream created via node 0 is visible via node 2.
+        // An R3 stream created via node 0 is visible via node 2. Placement may refuse it for a
+        // moment after the cluster formed ("peer offline"), so creation is retried.
         let client = assert_connects(&urls[0], ConnectOptions::new()).await;
         let js = async_nats::jetstream::new(client);
-        js.create_stream(async_nats::jetstream::stream::Config {
-            name: "R3".into(),
-            subjects: vec!["r3.>".into()],
-            num_replicas: 3,
-            ..Default::default()
-        })
-        .await
-        .expect("create R3 stream");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while let Err(e) = js
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "R3".into(),
+                subjects: vec!["r3.>".into()],
+                num_replicas: 3,
+                ..Default::default()
+            })
+            .await
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "create R3 stream within 30 s: {e}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         js.publish("r3.a", "x".into())
             .await
             .expect("publish")

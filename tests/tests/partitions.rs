@@ -24,7 +24,7 @@ use connect_nats_jetstream::{ensure_streams, jetstream_context};
 use connect_nats_publisher::{
     BufferLimits, BufferPolicy, PendingAck, PublishAck, PublishError, Publisher,
 };
-use connect_nats_testkit::{bounded, eventually, ContainerCluster};
+use connect_nats_testkit::{bounded, eventually, poll_until, ContainerCluster};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use serde_json::json;
@@ -143,9 +143,10 @@ async fn load(publisher: Publisher, stop: Arc<AtomicBool>) -> Outcomes {
     }
 }
 
-/// The `data.id` of every message in the partition tests' stream.
-async fn stored_ids(js: &Context) -> Vec<u64> {
-    common::stored::stream_ids(js, STREAM).await
+/// The `data.id` of every message in the partition tests' stream, read once it holds at least
+/// as many messages as `outcomes` saw acknowledged.
+async fn stored_ids(js: &Context, outcomes: &Outcomes) -> Vec<u64> {
+    common::stored::stream_ids(js, STREAM, outcomes.acked.len() as u64).await
 }
 
 /// Asserts that every acknowledged event is stored exactly once, and returns
@@ -245,7 +246,7 @@ async fn partition_node_cut_from_the_service_is_noticed_and_left() {
             "no publish fails across a move: {:?}",
             outcomes.failed
         );
-        let stored = stored_ids(&js).await;
+        let stored = stored_ids(&js, &outcomes).await;
         let (stored_n, dup) = assert_nothing_acked_lost(&outcomes, &stored);
         eprintln!(
             "partitions: a. node cut from the service: noticed in {noticed:.1?} (bound \
@@ -332,7 +333,7 @@ async fn partition_stream_leader_cut_from_its_peers_loses_nothing() {
             },
         )
         .await;
-        let stored = stored_ids(&js).await;
+        let stored = stored_ids(&js, &outcomes).await;
         let (stored_n, dup) = assert_nothing_acked_lost(&outcomes, &stored);
         eprintln!(
             "partitions: b. stream leader cut from its peers: leadership moved {moved:.1?} after \
@@ -515,7 +516,7 @@ async fn partition_service_cut_from_every_node_keeps_its_bounds() {
             })
             .collect();
         js_outcomes.acked.insert(u64::MAX);
-        let stored = stored_ids(&js).await;
+        let stored = stored_ids(&js, &js_outcomes).await;
         let (stored_n, dup) = assert_nothing_acked_lost(&js_outcomes, &stored);
         eprintln!(
             "partitions: c. service cut from every node for {OUTAGE:?}: noticed in {noticed:.1?}, \
@@ -558,7 +559,7 @@ async fn partition_rolling_restart_under_load_loses_nothing() {
             "no error reaches the caller in a rolling restart: {:?}",
             outcomes.failed
         );
-        let stored = stored_ids(&js).await;
+        let stored = stored_ids(&js, &outcomes).await;
         let (stored_n, dup) = assert_nothing_acked_lost(&outcomes, &stored);
         eprintln!(
             "partitions: d. rolling restart of 3 nodes in {took:.1?}: published {} acked {} \
@@ -572,21 +573,47 @@ async fn partition_rolling_restart_under_load_loses_nothing() {
     .await;
 }
 
-/// Waits until the stream has a leader and both other replicas are current and online.
+/// Waits until the stream has a leader and both other replicas are current and online. When a
+/// replica is still not current after [`CATCH_UP`], the stream leader is asked to step down, as
+/// an operator would with `nats stream cluster step-down`, and the wait starts again, at most
+/// [`STEP_DOWNS`] times.
 async fn stream_whole(js: &Context) {
-    eventually(
-        Duration::from_secs(90),
-        "the stream has a leader and two current replicas",
-        || async {
-            let info = js.get_stream(STREAM).await.ok()?.info().await.ok()?.clone();
-            let cluster = info.cluster?;
-            let whole = cluster.leader.is_some()
-                && cluster.replicas.len() == 2
-                && cluster.replicas.iter().all(|r| r.current && !r.offline);
-            whole.then_some(())
-        },
-    )
-    .await;
+    const CATCH_UP: Duration = Duration::from_secs(40);
+    const STEP_DOWNS: usize = 2;
+    let whole = || async {
+        let info = js.get_stream(STREAM).await.ok()?.info().await.ok()?.clone();
+        let cluster = info.cluster?;
+        let whole = cluster.leader.is_some()
+            && cluster.replicas.len() == 2
+            && cluster.replicas.iter().all(|r| r.current && !r.offline);
+        whole.then_some(())
+    };
+    for step_down in 0..=STEP_DOWNS {
+        if poll_until(CATCH_UP, &whole).await.is_some() {
+            return;
+        }
+        if step_down < STEP_DOWNS {
+            let asked = js
+                .client()
+                .request(
+                    format!("$JS.API.STREAM.LEADER.STEPDOWN.{STREAM}"),
+                    Vec::new().into(),
+                )
+                .await;
+            eprintln!(
+                "partitions: the stream was not whole after {CATCH_UP:?}; asked its leader to \
+                 step down: {}",
+                match asked {
+                    Ok(reply) => String::from_utf8_lossy(&reply.payload).into_owned(),
+                    Err(error) => error.to_string(),
+                }
+            );
+        }
+    }
+    panic!(
+        "the stream did not have a leader and two current replicas within {CATCH_UP:?}, nor \
+         within {CATCH_UP:?} of each of {STEP_DOWNS} leader step-downs"
+    );
 }
 
 // ---- e. a frozen server -------------------------------------------------------------------------
@@ -622,7 +649,7 @@ async fn partition_frozen_node_is_noticed_and_never_hangs_a_caller() {
         result.expect("the publish is retried on another node");
         // Read through the majority before the frozen node (maybe the old stream leader, with
         // its stale view for a moment) is thawed.
-        let stored = stored_ids(&js).await;
+        let stored = common::stored::stream_ids(&js, STREAM, 1).await;
         tokio::task::block_in_place(|| cluster.unpause(on));
         assert_eq!(stored, vec![1], "the event is stored once");
         eprintln!(

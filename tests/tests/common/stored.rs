@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::Context;
-use connect_nats_testkit::eventually;
+use connect_nats_testkit::{eventually, poll_until};
 use futures::StreamExt;
 
 /// The id in an event envelope published by the tests (`data.id`).
@@ -14,21 +14,27 @@ pub fn event_id(payload: &[u8]) -> Option<u64> {
 }
 
 /// Every message in `stream`, as the `data.id` of its payload, read with an ordered consumer.
-pub async fn stream_ids(js: &Context, stream: &str) -> Vec<u64> {
+///
+/// Right after a failover a new stream leader can report fewer messages for a moment than it
+/// acknowledged before. The read starts once the stream reports at least `at_least` messages,
+/// or after 30 s with what it reports then, so that a caller's check names each missing event.
+pub async fn stream_ids(js: &Context, stream: &str, at_least: u64) -> Vec<u64> {
+    const SETTLE: Duration = Duration::from_secs(30);
+    let _ = poll_until(SETTLE, || async {
+        let stream = js.get_stream(stream).await.ok()?;
+        (stream.cached_info().state.messages >= at_least).then_some(())
+    })
+    .await;
     // Bounded retries: right after a failover the cluster may still be electing leaders.
-    let (total, mut messages) = eventually(
-        Duration::from_secs(30),
-        "an ordered consumer on the stream",
-        || async {
-            let mut stream = js.get_stream(stream).await.ok()?;
-            let total = stream.info().await.ok()?.state.messages;
-            let consumer = stream
-                .create_consumer(OrderedConfig::default())
-                .await
-                .ok()?;
-            Some((total, consumer.messages().await.ok()?))
-        },
-    )
+    let (total, mut messages) = eventually(SETTLE, "an ordered consumer on the stream", || async {
+        let mut stream = js.get_stream(stream).await.ok()?;
+        let total = stream.info().await.ok()?.state.messages;
+        let consumer = stream
+            .create_consumer(OrderedConfig::default())
+            .await
+            .ok()?;
+        Some((total, consumer.messages().await.ok()?))
+    })
     .await;
     let mut ids = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
     while (ids.len() as u64) < total {
