@@ -36,18 +36,23 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::ser::{CharEscape, Formatter};
 
+mod serializer;
+
+use serializer::GoSerializer;
+
 /// A serde_json [`Formatter`] writing compact JSON exactly as Go's
 /// `encoding/json` does (see the [module docs](self) for each rule).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GoFormatter;
 
-/// Serializes `value` as Go-compatible JSON into `writer`.
+/// Serializes `value` as Go-compatible JSON into `writer`: the bytes
+/// serde_json's `Serializer` writes with [`GoFormatter`], with strings that
+/// need no escape copied whole.
 pub fn to_writer<W: Write, T: Serialize + ?Sized>(
     writer: W,
     value: &T,
 ) -> Result<(), serde_json::Error> {
-    let mut ser = serde_json::Serializer::with_formatter(writer, GoFormatter);
-    value.serialize(&mut ser)
+    value.serialize(&mut GoSerializer::new(writer))
 }
 
 /// Serializes `value` as Go-compatible JSON bytes.
