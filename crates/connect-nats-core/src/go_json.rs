@@ -45,9 +45,10 @@ use serializer::GoSerializer;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GoFormatter;
 
-/// Serializes `value` as Go-compatible JSON into `writer`: the bytes
-/// serde_json's `Serializer` writes with [`GoFormatter`], with strings that
-/// need no escape copied whole.
+/// Serializes `value` as Go-compatible JSON into `writer`: the bytes and
+/// errors serde_json's `Serializer` gives with [`GoFormatter`], with strings
+/// that need no escape copied whole (one exception, on purpose: elements after
+/// a zero length hint are written as valid JSON; see `serializer.rs`).
 pub fn to_writer<W: Write, T: Serialize + ?Sized>(
     writer: W,
     value: &T,

@@ -3,14 +3,21 @@
 //! time: a string or key with nothing to escape is found by an 8-byte word
 //! scan and copied whole, where serde_json looks up each byte in turn.
 //!
-//! Everything else is written by [`GoFormatter`] itself (numbers, literals),
-//! or by serde_json with [`GoFormatter`] (strings with something to escape),
-//! so the two paths cannot disagree on a byte; the tests compare them over
-//! every kind of value serde has.
+//! Numbers and literals are written by [`GoFormatter`], strings with
+//! something to escape and serde_json's raw JSON text by serde_json itself,
+//! and the punctuation around them as serde_json writes it. Errors are
+//! serde_json's own, with its messages and categories. One input differs, on
+//! purpose: a `Serialize` implementation that announces zero elements and then
+//! writes some gets invalid JSON from serde_json (`[],1]`) and the elements
+//! from this serializer (`[1]`). The tests compare the two over random JSON
+//! values and every kind of value, map key and escape serde has.
 
-use std::io::Write;
+use std::io::{self, Write};
+use std::sync::OnceLock;
 
-use serde::ser::{self, Impossible, Serialize, Serializer};
+use serde::ser::{
+    self, Impossible, Serialize, SerializeMap as _, SerializeStruct as _, Serializer,
+};
 use serde_json::ser::Formatter;
 use serde_json::Error;
 
@@ -18,13 +25,93 @@ use super::GoFormatter;
 
 type Result<T> = std::result::Result<T, Error>;
 
-/// The struct names serde_json gives its `RawValue` and (with its
-/// `arbitrary_precision` feature) `Number`: one field holding JSON text that
-/// is written as it is.
+/// The struct names serde_json writes as raw JSON text when compiled with its
+/// `raw_value` (`RawValue`) or `arbitrary_precision` (`Number`) feature.
 const RAW_TOKENS: [&str; 2] = [
     "$serde_json::private::RawValue",
     "$serde_json::private::Number",
 ];
+
+/// Whether serde_json, as compiled into this program, writes a struct named
+/// `name` as raw JSON text: asked of serde_json once per token.
+fn is_raw_token(name: &str) -> bool {
+    static RAW: OnceLock<[bool; 2]> = OnceLock::new();
+    let raw = RAW.get_or_init(|| {
+        RAW_TOKENS.map(|token| {
+            let probe = RawField {
+                name: token,
+                key: token,
+                value: "1",
+            };
+            serde_json::to_vec(&probe).is_ok_and(|json| json == b"1")
+        })
+    });
+    RAW_TOKENS
+        .iter()
+        .zip(raw)
+        .any(|(token, raw)| *raw && *token == name)
+}
+
+/// A struct named `name` with the one field `key`: how serde_json is handed
+/// a field of its raw JSON text, so that it checks and writes it itself.
+struct RawField<'a, T: ?Sized> {
+    name: &'static str,
+    key: &'static str,
+    value: &'a T,
+}
+
+impl<T: ?Sized + Serialize> Serialize for RawField<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut raw = serializer.serialize_struct(self.name, 1)?;
+        raw.serialize_field(self.key, self.value)?;
+        raw.end()
+    }
+}
+
+/// serde_json's error for a writer that failed with `error` (category `Io`).
+fn io_error(error: io::Error) -> Error {
+    struct Failing(Option<io::Error>);
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(self
+                .0
+                .take()
+                .unwrap_or_else(|| io::Error::other("write failed")))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    match serde_json::to_writer(Failing(Some(error)), &()) {
+        Err(e) => e,
+        Ok(()) => ser::Error::custom("write failed"),
+    }
+}
+
+/// serde_json's error for a map keyed by `key` ("key must be a string",
+/// "float key must be finite …"), with its message and category.
+fn key_error<K: Serialize>(key: K) -> Error {
+    struct OneKey<K>(K);
+    impl<K: Serialize> Serialize for OneKey<K> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(1))?;
+            map.serialize_entry(&self.0, &())?;
+            map.end()
+        }
+    }
+    match serde_json::to_vec(&OneKey(key)) {
+        Err(e) => e,
+        Ok(_) => ser::Error::custom("key must be a string"),
+    }
+}
+
+fn key_must_be_a_string() -> Error {
+    key_error(())
+}
+
+fn float_key_must_be_finite() -> Error {
+    key_error(f64::NAN)
+}
 
 /// Serializes into `W` as serde_json's `Serializer` with [`GoFormatter`] does.
 pub(super) struct GoSerializer<W> {
@@ -61,18 +148,6 @@ impl<W: Write> GoSerializer<W> {
         self.string(key)?;
         self.put(b":")
     }
-}
-
-fn io_error(error: std::io::Error) -> Error {
-    ser::Error::custom(error)
-}
-
-fn key_must_be_a_string() -> Error {
-    ser::Error::custom("key must be a string")
-}
-
-fn float_key_must_be_finite() -> Error {
-    ser::Error::custom("float key must be finite (got NaN or +/-inf)")
 }
 
 /// Whether any byte of `bytes` is escaped by serde_json (a control
@@ -187,12 +262,11 @@ impl<'a, W: Write> Serializer for &'a mut GoSerializer<W> {
     }
 
     fn serialize_bytes(self, value: &[u8]) -> Result<()> {
-        use ser::SerializeSeq;
         let mut seq = self.serialize_seq(Some(value.len()))?;
         for byte in value {
-            seq.serialize_element(byte)?;
+            ser::SerializeSeq::serialize_element(&mut seq, byte)?;
         }
-        seq.end()
+        ser::SerializeSeq::end(seq)
     }
 
     #[inline]
@@ -284,12 +358,12 @@ impl<'a, W: Write> Serializer for &'a mut GoSerializer<W> {
 
     #[inline]
     fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Compound<'a, W>> {
-        if RAW_TOKENS.contains(&name) {
+        if name.starts_with('$') && is_raw_token(name) {
             return Ok(Compound {
                 ser: self,
                 first: true,
                 close: b"",
-                raw: true,
+                raw: Some(name),
             });
         }
         self.put(b"{")?;
@@ -316,8 +390,9 @@ pub(super) struct Compound<'a, W> {
     ser: &'a mut GoSerializer<W>,
     first: bool,
     close: &'static [u8],
-    /// serde_json's raw JSON text (one field, written as it is).
-    raw: bool,
+    /// The token of serde_json's raw JSON text: its fields are handed to
+    /// serde_json, which checks them and writes their text as it is.
+    raw: Option<&'static str>,
 }
 
 impl<'a, W: Write> Compound<'a, W> {
@@ -327,7 +402,7 @@ impl<'a, W: Write> Compound<'a, W> {
             ser,
             first: true,
             close,
-            raw: false,
+            raw: None,
         }
     }
 
@@ -348,12 +423,12 @@ impl<'a, W: Write> Compound<'a, W> {
     }
 
     #[inline]
-    fn field<T: ?Sized + Serialize>(&mut self, key: &str, value: &T) -> Result<()> {
-        if self.raw {
-            return match value.serialize(serde_json::value::Serializer)? {
-                serde_json::Value::String(json) => self.ser.put(json.as_bytes()),
-                _ => Err(ser::Error::custom("raw JSON must be text")),
-            };
+    fn field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<()> {
+        if let Some(name) = self.raw {
+            let field = RawField { name, key, value };
+            let mut json =
+                serde_json::Serializer::with_formatter(&mut self.ser.writer, GoFormatter);
+            return field.serialize(&mut json);
         }
         self.comma()?;
         self.ser.key(key)?;
@@ -488,8 +563,9 @@ impl<W: Write> ser::SerializeStructVariant for Compound<'_, W> {
     }
 }
 
-/// A map key, as serde_json writes one: a string as it is; a number, `bool`
-/// or variant name quoted; anything else refused.
+/// A map key, as serde_json writes one: a string (escaped like any string);
+/// a number or `bool` quoted; a variant name as a string; anything else
+/// refused with serde_json's error.
 struct MapKey<'a, W> {
     ser: &'a mut GoSerializer<W>,
 }
@@ -656,28 +732,37 @@ impl<W: Write> Serializer for MapKey<'_, W> {
 mod tests {
     use std::collections::BTreeMap;
 
-    use serde::ser::SerializeMap;
+    use serde::ser::{SerializeMap, SerializeSeq};
     use serde::Serialize;
+    use serde_json::error::Category;
     use serde_json::Value;
 
     use super::*;
 
-    /// What serde_json's own `Serializer` writes with [`GoFormatter`].
-    fn oracle<T: Serialize + ?Sized>(value: &T) -> std::result::Result<String, String> {
-        let mut out = Vec::new();
-        let mut json = serde_json::Serializer::with_formatter(&mut out, GoFormatter);
-        match value.serialize(&mut json) {
+    /// The bytes written, or the error's message and category.
+    type Outcome = std::result::Result<String, (String, Category)>;
+
+    fn outcome(result: Result<()>, out: Vec<u8>) -> Outcome {
+        match result {
             Ok(()) => Ok(String::from_utf8(out).expect("UTF-8")),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err((e.to_string(), e.classify())),
         }
     }
 
-    fn ours<T: Serialize + ?Sized>(value: &T) -> std::result::Result<String, String> {
+    /// What serde_json's own `Serializer` writes with [`GoFormatter`].
+    fn oracle<T: Serialize + ?Sized>(value: &T) -> Outcome {
         let mut out = Vec::new();
-        match value.serialize(&mut GoSerializer::new(&mut out)) {
-            Ok(()) => Ok(String::from_utf8(out).expect("UTF-8")),
-            Err(e) => Err(e.to_string()),
-        }
+        let result = value.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out,
+            GoFormatter,
+        ));
+        outcome(result, out)
+    }
+
+    fn ours<T: Serialize + ?Sized>(value: &T) -> Outcome {
+        let mut out = Vec::new();
+        let result = value.serialize(&mut GoSerializer::new(&mut out));
+        outcome(result, out)
     }
 
     #[track_caller]
@@ -924,12 +1009,83 @@ mod tests {
         same(&Pairs(vec![(Bytes(vec![1]), 1)]));
     }
 
+    /// A struct named `name` with the given fields, as serde_json's raw
+    /// types and their misuses look to a serializer.
+    #[derive(Debug)]
+    struct Named<V>(&'static str, Vec<(&'static str, V)>);
+
+    impl<V: Serialize> Serialize for Named<V> {
+        fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            let mut fields = s.serialize_struct(self.0, self.1.len())?;
+            for (key, value) in &self.1 {
+                fields.serialize_field(key, value)?;
+            }
+            fields.end()
+        }
+    }
+
     #[test]
-    fn raw_json_text_is_written_as_it_is() {
+    fn raw_json_text_is_written_as_it_is_and_checked_as_serde_json_checks_it() {
+        // The tests compile serde_json with `raw_value` and without
+        // `arbitrary_precision`: one token is raw text, the other a struct.
         let raw = serde_json::value::RawValue::from_string(r#"{"kept" : [1, 2.50]}"#.into())
             .expect("valid JSON");
         same(&raw);
         same(&BTreeMap::from([("raw", &raw)]));
+        let [raw_value, number] = RAW_TOKENS;
+        same(&Named(raw_value, vec![(raw_value, "[1]")]));
+        same(&Named(raw_value, vec![(raw_value, 1)]));
+        same(&Named(raw_value, vec![("other", "[1]")]));
+        same(&Named(raw_value, vec![(raw_value, Some("[1]"))]));
+        same(&Named::<u8>(raw_value, vec![]));
+        same(&Named(number, vec![(number, "12")]));
+        same(&Named(number, vec![("a", 1)]));
+    }
+
+    /// A sequence that announces zero elements and then writes `1` and `2`.
+    #[derive(Debug)]
+    struct WrongLength;
+
+    impl Serialize for WrongLength {
+        fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(0))?;
+            seq.serialize_element(&1)?;
+            seq.serialize_element(&2)?;
+            seq.end()
+        }
+    }
+
+    #[test]
+    fn elements_after_a_zero_length_hint_are_written_as_valid_json() {
+        assert_eq!(oracle(&WrongLength), Ok("[],1,2]".to_string()));
+        assert_eq!(ours(&WrongLength), Ok("[1,2]".to_string()));
+    }
+
+    #[test]
+    fn a_failing_writer_gives_serde_json_s_io_error() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        for value in [Value::from("plain"), Value::from(1), Value::Null] {
+            let ours = value
+                .serialize(&mut GoSerializer::new(Broken))
+                .expect_err("the writer fails");
+            let theirs = value
+                .serialize(&mut serde_json::Serializer::with_formatter(
+                    Broken,
+                    GoFormatter,
+                ))
+                .expect_err("the writer fails");
+            assert_eq!(ours.classify(), Category::Io);
+            assert_eq!(ours.io_error_kind(), Some(io::ErrorKind::BrokenPipe));
+            assert_eq!(ours.to_string(), theirs.to_string());
+        }
     }
 
     #[test]
