@@ -213,21 +213,13 @@ impl Job {
                                     subject: self.subject.to_string(),
                                 });
                             }
-                            let until =
-                                deadline_after(Instant::now(), no_responders_pause).min(deadline);
-                            tokio::time::sleep_until(until).await;
-                            no_responders_pause =
-                                (no_responders_pause * 2).min(Duration::from_secs(1));
+                            pause_before_resend(&mut no_responders_pause, deadline).await;
                             "no responders (the stream had no leader)".to_owned()
                         }
                         Ok(Ok(AckOutcome::Unavailable(text))) => {
                             // The stream is between leaders: a short pause,
                             // then the same publish again (same id).
-                            let until =
-                                deadline_after(Instant::now(), no_responders_pause).min(deadline);
-                            tokio::time::sleep_until(until).await;
-                            no_responders_pause =
-                                (no_responders_pause * 2).min(Duration::from_secs(1));
+                            pause_before_resend(&mut no_responders_pause, deadline).await;
                             text
                         }
                         Ok(Ok(AckOutcome::Rejected(text))) if reconnected => text,
@@ -329,4 +321,11 @@ impl Job {
             last,
         }
     }
+}
+
+/// Sleeps for `pause` (never past `deadline`), then doubles it, up to a
+/// second: the pause before re-sending to a stream without a leader.
+async fn pause_before_resend(pause: &mut Duration, deadline: Instant) {
+    tokio::time::sleep_until(deadline_after(Instant::now(), *pause).min(deadline)).await;
+    *pause = (*pause * 2).min(Duration::from_secs(1));
 }
