@@ -15,9 +15,9 @@ pub fn event_id(payload: &[u8]) -> Option<u64> {
 
 /// Every message in `stream`, as the `data.id` of its payload, read with an ordered consumer.
 ///
-/// Right after a failover a new stream leader can report fewer messages for a moment than it
-/// acknowledged before. The read starts once the stream reports at least `at_least` messages,
-/// or after 30 s with what it reports then, so that a caller's check names each missing event.
+/// Right after a failover the count a stream reports may lag what was acknowledged, so the
+/// read starts once the stream reports at least `at_least` messages, or after 30 s with what
+/// it reports then, so that a caller's check names each missing event.
 pub async fn stream_ids(js: &Context, stream: &str, at_least: u64) -> Vec<u64> {
     const SETTLE: Duration = Duration::from_secs(30);
     let _ = poll_until(SETTLE, || async {
