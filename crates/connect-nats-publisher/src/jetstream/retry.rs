@@ -161,6 +161,10 @@ impl Job {
         result
     }
 
+    /// The future behind every `PendingAck`, held in one allocation per event: the
+    /// awaits a publish reaches only when something went wrong (the stream lookup,
+    /// the pauses, waiting for the connection, the re-send) are boxed, so that the
+    /// future of the common case (sent, acknowledged) stays small.
     async fn run(&self, first: Attempt) -> Result<PublishAck, PublishError> {
         let deadline = deadline_after(self.started, self.inner.options.retry_deadline);
         let ack_timeout = self.inner.options.ack_timeout;
@@ -198,7 +202,7 @@ impl Job {
                             // a server shutting down: retry until the
                             // deadline). Ask the JetStream API which.
                             if stream_exists != Some(true) {
-                                stream_exists = self.stream_exists().await;
+                                stream_exists = Box::pin(self.stream_exists()).await;
                             }
                             let since = *no_responders_since.get_or_insert_with(Instant::now);
                             let give_up = match stream_exists {
@@ -213,13 +217,13 @@ impl Job {
                                     subject: self.subject.to_string(),
                                 });
                             }
-                            pause_before_resend(&mut no_responders_pause, deadline).await;
+                            Box::pin(pause_before_resend(&mut no_responders_pause, deadline)).await;
                             "no responders (the stream had no leader)".to_owned()
                         }
                         Ok(Ok(AckOutcome::Unavailable(text))) => {
                             // The stream is between leaders: a short pause,
                             // then the same publish again (same id).
-                            pause_before_resend(&mut no_responders_pause, deadline).await;
+                            Box::pin(pause_before_resend(&mut no_responders_pause, deadline)).await;
                             text
                         }
                         Ok(Ok(AckOutcome::Rejected(text))) if reconnected => text,
@@ -242,7 +246,7 @@ impl Job {
                 }
                 Attempt::NotSent => "not connected".to_owned(),
             };
-            if !self.wait_connected(deadline).await? || Instant::now() >= deadline {
+            if !Box::pin(self.wait_connected(deadline)).await? || Instant::now() >= deadline {
                 return Err(self.give_up(last));
             }
             let attempts = self.attempts.fetch_add(1, Ordering::Relaxed) + 1;
@@ -254,7 +258,7 @@ impl Job {
                 "re-sending JetStream publish with the same Nats-Msg-Id"
             );
             attempt = Attempt::Sent(
-                send_once(
+                Box::pin(send_once(
                     &self.router,
                     self.inner.connection.client(),
                     &self.subject,
@@ -262,7 +266,7 @@ impl Job {
                     &self.payload,
                     Instant::now(),
                     deadline,
-                )
+                ))
                 .await,
             );
         }
