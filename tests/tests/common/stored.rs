@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::Context;
-use connect_nats_testkit::{eventually, poll_until};
+use connect_nats_testkit::poll_until;
 use futures::StreamExt;
 
 /// The id in an event envelope published by the tests (`data.id`).
@@ -26,16 +26,20 @@ pub async fn stream_ids(js: &Context, stream: &str, at_least: u64) -> Vec<u64> {
     })
     .await;
     // Bounded retries: right after a failover the cluster may still be electing leaders.
-    let (total, mut messages) = eventually(SETTLE, "an ordered consumer on the stream", || async {
-        let mut stream = js.get_stream(stream).await.ok()?;
-        let total = stream.info().await.ok()?.state.messages;
-        let consumer = stream
-            .create_consumer(OrderedConfig::default())
-            .await
-            .ok()?;
-        Some((total, consumer.messages().await.ok()?))
-    })
-    .await;
+    const OPEN: Duration = Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + OPEN;
+    let (total, mut messages) = loop {
+        match open_ordered(js, stream).await {
+            Ok(opened) => break opened,
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no ordered consumer on {stream} within {OPEN:?}; the last attempt: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    };
     let mut ids = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
     while (ids.len() as u64) < total {
         let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
@@ -46,4 +50,30 @@ pub async fn stream_ids(js: &Context, stream: &str, at_least: u64) -> Vec<u64> {
         ids.push(event_id(&message.payload).expect("every stored event has data.id"));
     }
     ids
+}
+
+/// The stream's message count and an ordered consumer's messages, or what failed.
+async fn open_ordered(
+    js: &Context,
+    stream: &str,
+) -> Result<(u64, async_nats::jetstream::consumer::pull::Ordered), String> {
+    let mut stream = js
+        .get_stream(stream)
+        .await
+        .map_err(|e| format!("stream lookup: {e}"))?;
+    let total = stream
+        .info()
+        .await
+        .map_err(|e| format!("stream info: {e}"))?
+        .state
+        .messages;
+    let consumer = stream
+        .create_consumer(OrderedConfig::default())
+        .await
+        .map_err(|e| format!("consumer creation: {e}"))?;
+    let messages = consumer
+        .messages()
+        .await
+        .map_err(|e| format!("consumer messages: {e}"))?;
+    Ok((total, messages))
 }
