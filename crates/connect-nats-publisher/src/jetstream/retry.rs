@@ -161,10 +161,11 @@ impl Job {
         result
     }
 
-    /// The future behind every `PendingAck`, held in one allocation per event: the
-    /// awaits a publish reaches only when something went wrong (the stream lookup,
-    /// the pauses, waiting for the connection, the re-send) are boxed, so that the
-    /// future of the common case (sent, acknowledged) stays small.
+    /// Awaits the acknowledgement, re-sending until the deadline. Its state is part
+    /// of the future behind every `PendingAck` (one allocation per event), so the
+    /// awaits only a failing publish reaches (the stream lookup, the pauses,
+    /// waiting for the connection, the re-send) are boxed, and the common case
+    /// (sent, acknowledged) keeps that future small.
     async fn run(&self, first: Attempt) -> Result<PublishAck, PublishError> {
         let deadline = deadline_after(self.started, self.inner.options.retry_deadline);
         let ack_timeout = self.inner.options.ack_timeout;
