@@ -70,6 +70,40 @@ fn needs_look(byte: u8) -> bool {
     matches!(byte, b'<' | b'>' | b'&' | 0xE2)
 }
 
+/// Eight copies of the byte 0x01, for testing 8 bytes of a word at once.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of each byte of a word.
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `x` that is zero (and maybe of a 0x01 byte
+/// above a zero one, which is flagged anyway): some high bit is set exactly
+/// when `x` has a zero byte.
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x
+}
+
+/// Whether `flagged` holds for any 8-byte little-endian word of `bytes`, the
+/// last one padded with spaces (a byte no word test here flags).
+#[inline]
+fn any_word(bytes: &[u8], flagged: impl Fn(u64) -> bool) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(word);
+        if flagged(u64::from_le_bytes(le)) {
+            return true;
+        }
+    }
+    let rest = words.remainder();
+    if rest.is_empty() {
+        return false;
+    }
+    let mut le = [b' '; 8];
+    le[..rest.len()].copy_from_slice(rest);
+    flagged(u64::from_le_bytes(le))
+}
+
 /// Whether any byte of `bytes` [`needs_look`], tested 8 bytes at a time.
 ///
 /// `<` (0x3C) and `>` (0x3E) differ only in bit 1, so one test of the word
@@ -77,26 +111,12 @@ fn needs_look(byte: u8) -> bool {
 /// zero-byte masks are combined before the one branch.
 #[inline]
 fn any_needs_look(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Per byte, the high bit is set in some byte when `x` has a zero byte.
-    #[inline]
-    fn zero_bytes(x: u64) -> u64 {
-        x.wrapping_sub(ONES) & !x
-    }
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(word);
-        let w = u64::from_le_bytes(le);
+    any_word(bytes, |w| {
         let angle = zero_bytes((w | (ONES * 0x02)) ^ (ONES * u64::from(b'>')));
         let amp = zero_bytes(w ^ (ONES * u64::from(b'&')));
         let lead = zero_bytes(w ^ (ONES * 0xE2));
-        if (angle | amp | lead) & HIGHS != 0 {
-            return true;
-        }
-    }
-    words.remainder().iter().any(|&b| needs_look(b))
+        (angle | amp | lead) & HIGHS != 0
+    })
 }
 
 /// Writes `bytes` (valid UTF-8 with nothing serde_json escapes), escaping

@@ -21,7 +21,7 @@ use serde::ser::{
 use serde_json::ser::Formatter;
 use serde_json::Error;
 
-use super::GoFormatter;
+use super::{any_word, zero_bytes, GoFormatter, HIGHS, ONES};
 
 type Result<T> = std::result::Result<T, Error>;
 
@@ -155,16 +155,7 @@ impl<W: Write> GoSerializer<W> {
 /// byte of U+2028 and U+2029), tested 8 bytes at a time.
 #[inline]
 fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    /// The high bit of each byte of `x` that is zero (and maybe of a 0x01
-    /// byte above a zero one, which is flagged anyway).
-    #[inline]
-    fn zero_bytes(x: u64) -> u64 {
-        x.wrapping_sub(ONES) & !x
-    }
-    #[inline]
-    fn flagged(w: u64) -> bool {
+    any_word(bytes, |w| {
         // Bytes below 0x20: `w - 0x20` borrows into the high bit, which a
         // byte of 0x80 or more already had (masked off by `!w`).
         let control = w.wrapping_sub(ONES * 0x20) & !w;
@@ -175,23 +166,7 @@ fn needs_escape(bytes: &[u8]) -> bool {
         let backslash = zero_bytes(w ^ (ONES * u64::from(b'\\')));
         let lead = zero_bytes(w ^ (ONES * 0xE2));
         (control | quote_amp | angle | backslash | lead) & HIGHS != 0
-    }
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(word);
-        if flagged(u64::from_le_bytes(le)) {
-            return true;
-        }
-    }
-    let rest = words.remainder();
-    if rest.is_empty() {
-        return false;
-    }
-    // The tail padded with a byte that is never flagged.
-    let mut le = [b' '; 8];
-    le[..rest.len()].copy_from_slice(rest);
-    flagged(u64::from_le_bytes(le))
+    })
 }
 
 /// Writes a number or literal with [`GoFormatter`].
@@ -441,65 +416,33 @@ impl<'a, W: Write> Compound<'a, W> {
     }
 }
 
-impl<W: Write> ser::SerializeSeq for Compound<'_, W> {
-    type Ok = ();
-    type Error = Error;
+/// Implements serde's compound traits whose items are values alone (array
+/// elements), each written by [`Compound::element`].
+macro_rules! elements {
+    ($($name:ident::$method:ident),*) => {$(
+        impl<W: Write> ser::$name for Compound<'_, W> {
+            type Ok = ();
+            type Error = Error;
 
-    #[inline]
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
+            #[inline]
+            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
+                self.element(value)
+            }
 
-    #[inline]
-    fn end(self) -> Result<()> {
-        self.close()
-    }
+            #[inline]
+            fn end(self) -> Result<()> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl<W: Write> ser::SerializeTuple for Compound<'_, W> {
-    type Ok = ();
-    type Error = Error;
-
-    #[inline]
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-
-    #[inline]
-    fn end(self) -> Result<()> {
-        self.close()
-    }
-}
-
-impl<W: Write> ser::SerializeTupleStruct for Compound<'_, W> {
-    type Ok = ();
-    type Error = Error;
-
-    #[inline]
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-
-    #[inline]
-    fn end(self) -> Result<()> {
-        self.close()
-    }
-}
-
-impl<W: Write> ser::SerializeTupleVariant for Compound<'_, W> {
-    type Ok = ();
-    type Error = Error;
-
-    #[inline]
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-
-    #[inline]
-    fn end(self) -> Result<()> {
-        self.close()
-    }
-}
+elements!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl<W: Write> ser::SerializeMap for Compound<'_, W> {
     type Ok = ();
@@ -525,43 +468,32 @@ impl<W: Write> ser::SerializeMap for Compound<'_, W> {
     }
 }
 
-impl<W: Write> ser::SerializeStruct for Compound<'_, W> {
-    type Ok = ();
-    type Error = Error;
+/// Implements serde's compound traits whose items are named fields, each
+/// written by [`Compound::field`].
+macro_rules! fields {
+    ($($name:ident),*) => {$(
+        impl<W: Write> ser::$name for Compound<'_, W> {
+            type Ok = ();
+            type Error = Error;
 
-    #[inline]
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.field(key, value)
-    }
+            #[inline]
+            fn serialize_field<T: ?Sized + Serialize>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<()> {
+                self.field(key, value)
+            }
 
-    #[inline]
-    fn end(self) -> Result<()> {
-        self.close()
-    }
+            #[inline]
+            fn end(self) -> Result<()> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl<W: Write> ser::SerializeStructVariant for Compound<'_, W> {
-    type Ok = ();
-    type Error = Error;
-
-    #[inline]
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.field(key, value)
-    }
-
-    #[inline]
-    fn end(self) -> Result<()> {
-        self.close()
-    }
-}
+fields!(SerializeStruct, SerializeStructVariant);
 
 /// A map key, as serde_json writes one: a string (escaped like any string);
 /// a number or `bool` quoted; a variant name as a string; anything else
