@@ -49,7 +49,7 @@ pub use containers::{
 };
 pub use interest::{round_trip, server_caught_up, subscribe_registered, PROBE_TIMEOUT};
 pub use server::{NatsServer, POLL_TIMEOUT};
-pub use wait::{bounded, eventually, poll_until, POLL_INTERVAL};
+pub use wait::{bounded, eventually, poll_until, retrying, POLL_INTERVAL, RETRY_INTERVAL};
 
 /// How long a server binary may take to start (ports file written and client port accepting).
 pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -10,6 +10,10 @@ use tokio::time::Instant;
 /// How often [`eventually`] polls its condition.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
+/// The pause between two attempts of [`retrying`]: each is a request to a
+/// server, not a cheap check.
+pub const RETRY_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Runs `test`, failing with a clear message if it takes longer than `limit`.
 pub async fn bounded<F: Future>(limit: Duration, test: F) -> F::Output {
     match tokio::time::timeout(limit, test).await {
@@ -48,5 +52,29 @@ where
             return None;
         }
         tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// Runs `attempt` until it succeeds, pausing [`RETRY_INTERVAL`] after each
+/// failure, and fails with `what` and the last attempt's error once `limit`
+/// has passed.
+pub async fn retrying<T, E, F, Fut>(limit: Duration, what: &str, mut attempt: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out after {limit:?} retrying: {what}; the last attempt: {e}"
+                );
+                tokio::time::sleep(RETRY_INTERVAL).await;
+            }
+        }
     }
 }

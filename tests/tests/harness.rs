@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_nats::{Client, ConnectError, ConnectErrorKind, ConnectOptions};
 use connect_nats_testkit::{
-    bounded, round_trip, server_caught_up, Cluster, NatsServer, ServerConfig,
+    bounded, retrying, round_trip, server_caught_up, Cluster, NatsServer, ServerConfig,
 };
 
 /// Upper bound for one test, servers included.
@@ -478,22 +478,15 @@ async fn three_node_cluster_forms_and_replicates() {
         // moment after the cluster formed ("peer offline"), so creation is retried.
         let client = assert_connects(&urls[0], ConnectOptions::new()).await;
         let js = async_nats::jetstream::new(client);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while let Err(e) = js
-            .create_stream(async_nats::jetstream::stream::Config {
+        retrying(Duration::from_secs(30), "create the R3 stream", || {
+            js.create_stream(async_nats::jetstream::stream::Config {
                 name: "R3".into(),
                 subjects: vec!["r3.>".into()],
                 num_replicas: 3,
                 ..Default::default()
             })
-            .await
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "create R3 stream within 30 s: {e}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        })
+        .await;
         js.publish("r3.a", "x".into())
             .await
             .expect("publish")

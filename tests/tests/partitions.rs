@@ -24,7 +24,7 @@ use connect_nats_jetstream::{ensure_streams, jetstream_context};
 use connect_nats_publisher::{
     BufferLimits, BufferPolicy, PendingAck, PublishAck, PublishError, Publisher,
 };
-use connect_nats_testkit::{bounded, eventually, poll_until, ContainerCluster};
+use connect_nats_testkit::{bounded, eventually, poll_until, retrying, ContainerCluster};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use serde_json::json;
@@ -84,18 +84,16 @@ async fn r3_stream(connection: &Connection) -> Context {
     let js = jetstream_context(connection);
     let mut spec = StreamSpec::new(STREAM, ["partitions.>"]);
     spec.replicas = 3;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    retrying(Duration::from_secs(30), "create the R3 stream", || async {
         let report = ensure_streams(&js, std::slice::from_ref(&spec)).await;
         if report.is_success() {
-            return js;
+            Ok(())
+        } else {
+            Err(report)
         }
-        assert!(
-            Instant::now() < deadline,
-            "the R3 stream is not created: {report}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    })
+    .await;
+    js
 }
 
 /// What a publishing load saw: every id it published, with the caller's outcome.

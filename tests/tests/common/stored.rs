@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::Context;
-use connect_nats_testkit::poll_until;
+use connect_nats_testkit::{poll_until, retrying};
 use futures::StreamExt;
 
 /// The id in an event envelope published by the tests (`data.id`).
@@ -26,20 +26,12 @@ pub async fn stream_ids(js: &Context, stream: &str, at_least: u64) -> Vec<u64> {
     })
     .await;
     // Bounded retries: right after a failover the cluster may still be electing leaders.
-    const OPEN: Duration = Duration::from_secs(60);
-    let deadline = tokio::time::Instant::now() + OPEN;
-    let (total, mut messages) = loop {
-        match open_ordered(js, stream).await {
-            Ok(opened) => break opened,
-            Err(e) => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "no ordered consumer on {stream} within {OPEN:?}; the last attempt: {e}"
-                );
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-    };
+    let (total, mut messages) = retrying(
+        Duration::from_secs(60),
+        &format!("an ordered consumer on {stream}"),
+        || open_ordered(js, stream),
+    )
+    .await;
     let mut ids = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
     while (ids.len() as u64) < total {
         let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
