@@ -229,6 +229,88 @@ async fn close_waits_for_5000_jetstream_events_in_flight() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_cuts_off_acks_still_awaited_at_its_deadline() {
+    bounded(TEST_TIMEOUT, async {
+        const N: u32 = 200;
+        // A plain subscriber takes every publish and never answers: no ack
+        // comes, and no "no responders" either, so each publish waits for
+        // its ack (for a minute) until `close` cuts it off.
+        let server = NatsServer::start(ServerConfig::plain());
+        let conn = connection(&server, "close-cut").await;
+        let _silent = conn
+            .client()
+            .subscribe("close.cut")
+            .await
+            .expect("subscribe");
+        conn.client().flush().await.expect("flush");
+        let publisher = Publisher::builder(conn.clone())
+            .window(N as usize)
+            .ack_timeout(Duration::from_secs(60))
+            .retry_deadline(Duration::from_secs(120))
+            .build();
+        let mut awaited = Vec::new();
+        for i in 0..N {
+            let pending = publisher
+                .event("close.cut", "close.cut", &Seq { i })
+                .msg_id(&format!("cut-{i}"))
+                .send_async()
+                .await
+                .expect("within the window");
+            if i % 2 == 0 {
+                awaited.push(tokio::spawn(pending));
+            } else {
+                drop(pending);
+            }
+        }
+        let started = std::time::Instant::now();
+        let report = publisher.close(Duration::from_millis(500)).await;
+        let took = started.elapsed();
+
+        assert!(
+            took < Duration::from_secs(10),
+            "close returned {took:?} after it began: the 60 s ack timeout was not cut off"
+        );
+        assert_eq!(report.jetstream_acked, 0);
+        assert_eq!(report.jetstream_unresolved, 0);
+        let failed: BTreeSet<&str> = report
+            .jetstream_failed
+            .iter()
+            .map(|f| f.msg_id.as_str())
+            .collect();
+        let expected: BTreeSet<String> = (0..N).map(|i| format!("cut-{i}")).collect();
+        assert_eq!(
+            failed,
+            expected
+                .iter()
+                .map(String::as_str)
+                .collect::<BTreeSet<&str>>(),
+            "every publish in flight is listed as failed"
+        );
+        assert!(
+            report
+                .jetstream_failed
+                .iter()
+                .all(|f| f.error.contains("cut off")),
+            "each says it was cut off: {:?}",
+            report.jetstream_failed.first()
+        );
+        for task in awaited {
+            let err = task
+                .await
+                .expect("awaiting task panicked")
+                .expect_err("no ack ever came");
+            match err {
+                PublishError::NotAcknowledged { last, .. } => {
+                    assert!(last.contains("cut off"), "{last}")
+                }
+                other => panic!("expected NotAcknowledged, got {other}"),
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_pending_acks_complete_across_a_server_restart() {
     bounded(TEST_TIMEOUT, async {
         const N: u32 = 1_000;

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -40,6 +40,9 @@ pub(crate) enum AckOutcome {
     /// JetStream error code, such as "raft: not leader" while its leader
     /// moves): worth sending again with the same `Nats-Msg-Id`.
     Unavailable(String),
+    /// The publisher's `close` deadline passed before an acknowledgement
+    /// came: the publish stops retrying.
+    CutOff,
 }
 
 /// Hashes the router's tokens with one multiply (Fibonacci hashing). The
@@ -80,7 +83,10 @@ pub(crate) struct AckRouter {
     /// Set (under the `pending` lock) when the dispatcher has stopped: no
     /// ack can arrive any more, so registrations fail at once instead of
     /// waiting for a sweep that will never run.
-    stopped: std::sync::atomic::AtomicBool,
+    stopped: AtomicBool,
+    /// Set (under the `pending` lock) by [`AckRouter::cut_off`]: waiting and
+    /// new registrations resolve at once with [`AckOutcome::CutOff`].
+    cut_off: AtomicBool,
 }
 
 /// A registered publish awaiting its ack; dropping it forgets the entry.
@@ -109,7 +115,8 @@ impl AckRouter {
                 1024,
                 BuildHasherDefault::default(),
             )),
-            stopped: std::sync::atomic::AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            cut_off: AtomicBool::new(false),
         });
         tokio::spawn(dispatch(Arc::clone(&router), subscriber));
         Ok(router)
@@ -129,7 +136,9 @@ impl AckRouter {
         push_u64(&mut reply, token);
         let (tx, rx) = oneshot::channel();
         let mut pending = self.lock();
-        if !self.stopped.load(Ordering::Relaxed) {
+        if self.cut_off.load(Ordering::Relaxed) {
+            let _ = tx.send(AckOutcome::CutOff);
+        } else if !self.stopped.load(Ordering::Relaxed) {
             pending.insert(token, Waiting { tx, sent });
         }
         // else: `tx` is dropped here, so the receiver resolves at once.
@@ -145,6 +154,16 @@ impl AckRouter {
     /// connection was drained or closed): no ack will ever arrive here.
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Resolves every waiting registration, and every later one, with
+    /// [`AckOutcome::CutOff`]: what `close` does when its deadline passes.
+    pub(crate) fn cut_off(&self) {
+        let mut pending = self.lock();
+        self.cut_off.store(true, Ordering::Relaxed);
+        for (_, waiting) in pending.drain() {
+            let _ = waiting.tx.send(AckOutcome::CutOff);
+        }
     }
 
     /// Forgets a registration whose publish could not be sent.

@@ -19,7 +19,7 @@ use crate::buffer::BufferStats;
 use crate::error::PublishError;
 use crate::event_publisher::EventPublisher;
 #[cfg(feature = "jetstream")]
-use crate::jetstream::{settle, with_unsent, BatchAck};
+use crate::jetstream::{with_unsent, BatchAck, InFlight, PendingAck};
 use crate::message::{inherent_publish_api, Outgoing};
 use crate::options::PublisherOptions;
 use crate::outcome::CoreDelivery;
@@ -29,8 +29,6 @@ use crate::publisher::Publisher;
 use crate::template::Templates;
 #[cfg(feature = "jetstream")]
 use futures::future::join_all;
-#[cfg(feature = "jetstream")]
-use futures::stream::{FuturesOrdered, StreamExt};
 
 /// A publisher that spreads events across a [`ConnectionPool`] by subject:
 /// the same publish API as [`Publisher`] (`event` / `message`, then
@@ -212,7 +210,7 @@ impl PooledPublisher {
         // in flight are awaited side by side (each retries while awaited),
         // and their results come back in input order.
         let mut per_member = vec![0usize; self.inner.publishers.len()];
-        let mut in_flight = FuturesOrdered::new();
+        let mut in_flight = InFlight::new();
         for (subject, event_type, data) in events {
             let subject = subject.as_ref();
             let member = self.inner.pool.index_for(subject);
@@ -228,7 +226,7 @@ impl PooledPublisher {
                 .send_async()
                 .await;
             per_member[member] += 1;
-            in_flight.push_back(async move { (member, settle(pending).await) });
+            in_flight.push(member, PendingAck::settled(pending));
         }
         while let Some((_, result)) = in_flight.next().await {
             out.push(result);

@@ -1,11 +1,11 @@
 //! `publish_all`: many events, each with its own result, as one fast batch where the stream
 //! allows it (see `fast_ingest`), otherwise pipelined within the ack window.
 
-use futures::stream::{FuturesOrdered, StreamExt};
 use serde::Serialize;
 
 use super::fast_ingest::{flow_acked, FastMessage};
-use super::pending::settle;
+use super::in_flight::InFlight;
+use super::pending::PendingAck;
 use crate::error::PublishError;
 use crate::message::Outgoing;
 use crate::outcome::PublishAck;
@@ -197,10 +197,10 @@ impl Publisher {
     ) -> Vec<Result<PublishAck, PublishError>> {
         let window = self.inner.options.window;
         let mut out = Vec::with_capacity(items.size_hint().0);
-        let mut in_flight = FuturesOrdered::new();
+        let mut in_flight = InFlight::new();
         for (subject, event_type, data, msg_id) in items {
             if in_flight.len() >= window {
-                if let Some(result) = in_flight.next().await {
+                if let Some(((), result)) = in_flight.next().await {
                     out.push(result);
                 }
             }
@@ -209,9 +209,9 @@ impl Publisher {
                 Some(id) => builder.msg_id(id),
                 None => builder,
             };
-            in_flight.push_back(settle(builder.send_async().await));
+            in_flight.push((), PendingAck::settled(builder.send_async().await));
         }
-        while let Some(result) = in_flight.next().await {
+        while let Some(((), result)) = in_flight.next().await {
             out.push(result);
         }
         out

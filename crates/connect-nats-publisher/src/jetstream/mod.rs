@@ -11,11 +11,13 @@
 //! - this file: the per-publisher state and the first send;
 //! - `retry.rs`: re-sending until acknowledged or the retry deadline;
 //! - `pending.rs`: the [`PendingAck`] handed to the caller;
-//! - `batch.rs`: `publish_all`.
+//! - `batch.rs`: `publish_all`;
+//! - `in_flight.rs`: the acks `publish_all` has in flight.
 
 mod atomic;
 mod batch;
 mod fast_ingest;
+mod in_flight;
 mod pending;
 mod retry;
 
@@ -32,7 +34,7 @@ use tokio::time::Instant;
 
 pub use atomic::{BatchAck, MAX_ATOMIC_BATCH};
 pub(crate) use batch::with_unsent;
-pub(crate) use pending::settle;
+pub(crate) use in_flight::InFlight;
 pub use pending::PendingAck;
 
 use crate::acks::AckRouter;
@@ -195,13 +197,14 @@ impl Publisher {
         };
         // `close` may have begun while this waited for its slot.
         self.check_open()?;
-        if inner.connection.state() == ConnectionState::Closed {
+        let state = inner.connection.state();
+        if state == ConnectionState::Closed {
             return Err(PublishError::Closed);
         }
         let msg_id = MsgId::new(given_id);
         let started = Instant::now();
         let epoch = inner.connection.reconnect_epoch();
-        let first = if inner.connection.state() == ConnectionState::Connected {
+        let first = if state == ConnectionState::Connected {
             Attempt::Sent(
                 send_once(
                     &router,
@@ -240,6 +243,19 @@ impl Publisher {
 /// `deadline` (then cuts them off), and reports their outcomes.
 pub(crate) async fn close(inner: &Inner, deadline: Instant) -> JsCloseOutcome {
     inner.js.stop.send_replace(Some(deadline));
+    // At the deadline the router resolves the acks still awaited as cut off
+    // (publishes in their retry path watch `stop` themselves). A task of its
+    // own, so the cut-off happens even when this future is dropped; it holds
+    // the router weakly, so a publisher dropped meanwhile is not kept alive.
+    if let Some(router) = inner.js.router.get() {
+        let router = Arc::downgrade(router);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            if let Some(router) = router.upgrade() {
+                router.cut_off();
+            }
+        });
+    }
     let window = u32::try_from(inner.options.window.max(1)).unwrap_or(u32::MAX);
     // A cut-off publish records its failure at once; the grace only covers
     // the tasks' scheduling.

@@ -54,6 +54,12 @@ impl PendingAck {
     pub fn ready(result: Result<PublishAck, PublishError>) -> Self {
         PendingAck::new(std::future::ready(result))
     }
+
+    /// The pending ack of a send, or one that resolves at once to the send's
+    /// error.
+    pub(crate) fn settled(sent: Result<PendingAck, PublishError>) -> Self {
+        sent.unwrap_or_else(|e| PendingAck::ready(Err(e)))
+    }
 }
 
 impl std::fmt::Debug for PendingAck {
@@ -95,15 +101,5 @@ impl Drop for PendingAck {
                 "a PendingAck was dropped outside a Tokio runtime: its publish is abandoned"
             ),
         }
-    }
-}
-
-/// The outcome of a send that may already have failed.
-pub(crate) async fn settle(
-    pending: Result<PendingAck, PublishError>,
-) -> Result<PublishAck, PublishError> {
-    match pending {
-        Ok(ack) => ack.await,
-        Err(e) => Err(e),
     }
 }

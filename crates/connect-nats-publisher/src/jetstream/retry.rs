@@ -121,6 +121,9 @@ pub(super) struct Job {
     pub(super) _permit: OwnedSemaphorePermit,
 }
 
+/// What a publish cut off by `close` reports as its last error.
+const CUT_OFF: &str = "cut off: the publisher closed before an acknowledgement came";
+
 /// Resolves when the publisher's `close` deadline (if one is set) passes.
 async fn stopped(stop: &mut watch::Receiver<Option<Instant>>) {
     let at = stop.wait_for(Option::is_some).await.ok().and_then(|at| *at);
@@ -132,15 +135,10 @@ async fn stopped(stop: &mut watch::Receiver<Option<Instant>>) {
 
 impl Job {
     /// Runs the publish to its outcome (retrying until the deadline, or until
-    /// the publisher closes), counts it, and records it for `close`.
+    /// the publisher's `close` deadline passes), counts it, and records it
+    /// for `close`.
     pub(super) async fn finish(self, first: Attempt) -> Result<PublishAck, PublishError> {
-        let mut stop = self.inner.js.stop.subscribe();
-        let result = tokio::select! {
-            result = self.run(first) => result,
-            () = stopped(&mut stop) => Err(self.give_up(
-                "cut off: the publisher closed before an acknowledgement came".to_owned(),
-            )),
-        };
+        let result = self.run(first).await;
         let result = self
             .inner
             .metrics
@@ -190,10 +188,12 @@ impl Job {
                     } else {
                         tokio::time::timeout_at(deadline, rx).await
                     };
-                    let reconnected = self.inner.connection.reconnect_epoch() != self.epoch;
+                    // Asked only when the outcome is not an ack.
+                    let reconnected = || self.inner.connection.reconnect_epoch() != self.epoch;
                     match result {
                         Ok(Ok(AckOutcome::Acked(ack))) => return Ok(ack),
-                        Ok(Ok(AckOutcome::NoResponders)) if reconnected => {
+                        Ok(Ok(AckOutcome::CutOff)) => return Err(self.give_up(CUT_OFF.to_owned())),
+                        Ok(Ok(AckOutcome::NoResponders)) if reconnected() => {
                             "no responders right after a reconnect".to_owned()
                         }
                         Ok(Ok(AckOutcome::NoResponders)) => {
@@ -203,7 +203,8 @@ impl Job {
                             // a server shutting down: retry until the
                             // deadline). Ask the JetStream API which.
                             if stream_exists != Some(true) {
-                                stream_exists = Box::pin(self.stream_exists()).await;
+                                stream_exists =
+                                    Box::pin(self.unless_cut_off(self.stream_exists())).await?;
                             }
                             let since = *no_responders_since.get_or_insert_with(Instant::now);
                             let give_up = match stream_exists {
@@ -218,16 +219,18 @@ impl Job {
                                     subject: self.subject.to_string(),
                                 });
                             }
-                            Box::pin(pause_before_resend(&mut no_responders_pause, deadline)).await;
+                            let pause = pause_before_resend(&mut no_responders_pause, deadline);
+                            Box::pin(self.unless_cut_off(pause)).await?;
                             "no responders (the stream had no leader)".to_owned()
                         }
                         Ok(Ok(AckOutcome::Unavailable(text))) => {
                             // The stream is between leaders: a short pause,
                             // then the same publish again (same id).
-                            Box::pin(pause_before_resend(&mut no_responders_pause, deadline)).await;
+                            let pause = pause_before_resend(&mut no_responders_pause, deadline);
+                            Box::pin(self.unless_cut_off(pause)).await?;
                             text
                         }
-                        Ok(Ok(AckOutcome::Rejected(text))) if reconnected => text,
+                        Ok(Ok(AckOutcome::Rejected(text))) if reconnected() => text,
                         Ok(Ok(AckOutcome::Rejected(text))) => {
                             return Err(PublishError::Rejected {
                                 subject: self.subject.to_string(),
@@ -247,7 +250,8 @@ impl Job {
                 }
                 Attempt::NotSent => "not connected".to_owned(),
             };
-            if !Box::pin(self.wait_connected(deadline)).await? || Instant::now() >= deadline {
+            let connected = Box::pin(self.unless_cut_off(self.wait_connected(deadline))).await??;
+            if !connected || Instant::now() >= deadline {
                 return Err(self.give_up(last));
             }
             let attempts = self.attempts.fetch_add(1, Ordering::Relaxed) + 1;
@@ -258,18 +262,31 @@ impl Job {
                 last_error = %last,
                 "re-sending JetStream publish with the same Nats-Msg-Id"
             );
-            attempt = Attempt::Sent(
-                Box::pin(send_once(
-                    &self.router,
-                    self.inner.connection.client(),
-                    &self.subject,
-                    self.msg_id.headers(&self.template),
-                    &self.payload,
-                    Instant::now(),
-                    deadline,
-                ))
-                .await,
+            let resend = send_once(
+                &self.router,
+                self.inner.connection.client(),
+                &self.subject,
+                self.msg_id.headers(&self.template),
+                &self.payload,
+                Instant::now(),
+                deadline,
             );
+            attempt = Attempt::Sent(Box::pin(self.unless_cut_off(resend)).await?);
+        }
+    }
+
+    /// Runs `work` unless the publisher's `close` deadline passes first; then
+    /// the publish gives up. Only the retry path runs this: an ack still
+    /// awaited at that deadline is cut off by the ack router instead.
+    async fn unless_cut_off<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<T, PublishError> {
+        let mut stop = self.inner.js.stop.subscribe();
+        tokio::select! {
+            biased;
+            () = stopped(&mut stop) => Err(self.give_up(CUT_OFF.to_owned())),
+            value = work => Ok(value),
         }
     }
 
