@@ -12,7 +12,8 @@
 //!   pre-serialized envelope, with and without headers, for reference. Each run ends when the
 //!   server has processed every message (a round trip after the flush);
 //! - pool (`pool.rs`): 8 concurrent tasks publishing core events over one connection vs a
-//!   `ConnectionPool` of 4 (`PooledPublisher`), and the same routing hand-written;
+//!   `ConnectionPool` of 4 (`PooledPublisher`), the same routing hand-written, and a raw reference
+//!   that allocates nothing per message;
 //! - JetStream (`js.rs`): raw publish awaiting each ack in turn, raw with a hand-written window
 //!   of in-flight `PublishAckFuture`s, and `Publisher::publish_all`, all with the same headers
 //!   (only a unique `Nats-Msg-Id`), the raw sides serializing the `Event` with serde_json per
@@ -225,6 +226,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
             "pool_gain_vs_raw_pool_gain",
             pool_results.gain_vs_raw,
             Some(0.9),
+        ),
+        ratio(
+            "pool_publisher_vs_handwritten_pool",
+            pool_results.pool_vs_raw_pool,
+            None,
         ),
         ratio(
             "js_fast_vs_pipelined",

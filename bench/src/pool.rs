@@ -14,8 +14,17 @@
 //! policy), same subjects, same routing. `pool_gain_vs_raw_pool_gain` compares the two gains
 //! round by round: on two cores the server shares the CPU, so the absolute gain is small, and
 //! what the library owns is how much of the hand-written gain it keeps.
+//!
+//! And, for reference (`raw_reference_*`), raw async-nats with the same routing doing no work
+//! per message beyond the publish: each subject and the serialized envelope built once, and
+//! cloned (a reference count) per message. It shows what pooling gains when nothing is
+//! allocated per message, the hand-written loop's serde_json buffer and subject string
+//! included.
 
 use std::time::Instant;
+
+use async_nats::Subject;
+use bytes::Bytes;
 
 use connect_nats_config::Config;
 use connect_nats_core::ConnectionPool;
@@ -43,15 +52,17 @@ fn subjects(t: usize) -> Vec<String> {
 trait Target: Clone + Send + Sync + 'static {
     fn publish(
         &self,
-        subject: &str,
+        subject: &Subject,
         data: &BenchData,
     ) -> impl std::future::Future<Output = Result<(), BoxError>> + Send;
     fn flush(&self) -> impl std::future::Future<Output = Result<(), BoxError>> + Send;
 }
 
 impl Target for Publisher {
-    async fn publish(&self, subject: &str, data: &BenchData) -> Result<(), BoxError> {
-        self.event(subject, EVENT_TYPE, data).core().await?;
+    async fn publish(&self, subject: &Subject, data: &BenchData) -> Result<(), BoxError> {
+        self.event(subject.as_str(), EVENT_TYPE, data)
+            .core()
+            .await?;
         Ok(())
     }
     async fn flush(&self) -> Result<(), BoxError> {
@@ -60,8 +71,10 @@ impl Target for Publisher {
 }
 
 impl Target for PooledPublisher {
-    async fn publish(&self, subject: &str, data: &BenchData) -> Result<(), BoxError> {
-        self.event(subject, EVENT_TYPE, data).core().await?;
+    async fn publish(&self, subject: &Subject, data: &BenchData) -> Result<(), BoxError> {
+        self.event(subject.as_str(), EVENT_TYPE, data)
+            .core()
+            .await?;
         Ok(())
     }
     async fn flush(&self) -> Result<(), BoxError> {
@@ -72,22 +85,30 @@ impl Target for PooledPublisher {
     }
 }
 
-/// Hand-written async-nats with the same routing: the `Event` serialized with serde_json per
-/// message, no headers (as the publishers' `minimal` policy), each subject on
-/// `clients[pool.index_for(subject)]` (one client: everything on it).
+/// Raw async-nats with the same routing, no headers (as the publishers' `minimal` policy),
+/// each subject on `clients[pool.index_for(subject)]` (one client: everything on it).
 #[derive(Clone)]
 struct Raw {
     pool: Option<ConnectionPool>,
     clients: Vec<async_nats::Client>,
+    /// `None`: hand-written, the `Event` serialized with serde_json and the subject copied per
+    /// message. `Some`: the reference, this envelope (serialized once) and the shared subject.
+    reference: Option<Bytes>,
 }
 
 impl Target for Raw {
-    async fn publish(&self, subject: &str, data: &BenchData) -> Result<(), BoxError> {
+    async fn publish(&self, subject: &Subject, data: &BenchData) -> Result<(), BoxError> {
         let index = self.pool.as_ref().map_or(0, |p| p.index_for(subject));
-        let payload = serde_json::to_vec(&Event::new(EVENT_TYPE, data, SERVICE))?;
-        self.clients[index]
-            .publish(subject.to_owned(), payload.into())
-            .await?;
+        let client = &self.clients[index];
+        match &self.reference {
+            Some(envelope) => client.publish(subject.clone(), envelope.clone()).await?,
+            None => {
+                let payload = serde_json::to_vec(&Event::new(EVENT_TYPE, data, SERVICE))?;
+                client
+                    .publish(subject.as_str().to_owned(), payload.into())
+                    .await?
+            }
+        }
         Ok(())
     }
     async fn flush(&self) -> Result<(), BoxError> {
@@ -104,6 +125,8 @@ pub(crate) struct PoolResults {
     pub(crate) json: serde_json::Value,
     /// `pool_gain_vs_raw_pool_gain`, `None` when it did not run.
     pub(crate) gain_vs_raw: Option<f64>,
+    /// `pool_publisher_vs_raw_pool`, `None` when it did not run.
+    pub(crate) pool_vs_raw_pool: Option<f64>,
 }
 
 /// `n` events from `TASKS` concurrent tasks, then a round trip; returns msgs/s.
@@ -113,7 +136,7 @@ async fn publish_concurrently<P: Target>(target: &P, n: usize) -> Result<f64, Bo
     let tasks: Vec<_> = (0..TASKS)
         .map(|t| {
             let target = target.clone();
-            let subjects = subjects(t);
+            let subjects: Vec<Subject> = subjects(t).into_iter().map(Subject::from).collect();
             tokio::spawn(async move {
                 let data = data();
                 for i in 0..per_task {
@@ -142,6 +165,7 @@ pub(crate) async fn scenario(args: &Args, config: &Config) -> Result<PoolResults
         return Ok(PoolResults {
             json: results,
             gain_vs_raw: None,
+            pool_vs_raw_pool: None,
         });
     }
     let single_config = config.with_client_id(format!("{SERVICE}-single"));
@@ -155,6 +179,7 @@ pub(crate) async fn scenario(args: &Args, config: &Config) -> Result<PoolResults
     let raw_single = Raw {
         pool: None,
         clients: vec![single_conn.client().clone()],
+        reference: None,
     };
     let raw_pool = Raw {
         pool: Some(pool.clone()),
@@ -163,6 +188,20 @@ pub(crate) async fn scenario(args: &Args, config: &Config) -> Result<PoolResults
             .iter()
             .map(|c| c.client().clone())
             .collect(),
+        reference: None,
+    };
+    let envelope = Bytes::from(serde_json::to_vec(&Event::new(
+        EVENT_TYPE,
+        &data(),
+        SERVICE,
+    ))?);
+    let reference_single = Raw {
+        reference: Some(envelope.clone()),
+        ..raw_single.clone()
+    };
+    let reference_pool = Raw {
+        reference: Some(envelope),
+        ..raw_pool.clone()
     };
     let per_connection =
         (0..TASKS)
@@ -182,8 +221,12 @@ pub(crate) async fn scenario(args: &Args, config: &Config) -> Result<PoolResults
     publish_concurrently(&raw_pool, 40_000).await?;
     publish_concurrently(&single, 40_000).await?;
     publish_concurrently(&pooled, 40_000).await?;
+    publish_concurrently(&reference_single, 40_000).await?;
+    publish_concurrently(&reference_pool, 40_000).await?;
 
-    let (mut s, mut p, mut rs, mut rp) = (
+    let (mut s, mut p, mut rs, mut rp, mut fs, mut fp) = (
+        Samples::default(),
+        Samples::default(),
         Samples::default(),
         Samples::default(),
         Samples::default(),
@@ -195,18 +238,23 @@ pub(crate) async fn scenario(args: &Args, config: &Config) -> Result<PoolResults
             ("pool", Box::pin(publish_concurrently(&pooled, n))),
             ("pool", Box::pin(publish_concurrently(&raw_pool, n))),
             ("pool", Box::pin(publish_concurrently(&raw_single, n))),
+            ("pool", Box::pin(publish_concurrently(&reference_single, n))),
+            ("pool", Box::pin(publish_concurrently(&reference_pool, n))),
         ];
         let rates = in_turn(args, round, sides).await?;
-        let [one, many, raw_many, raw_one] =
-            [rates[0], rates[1], rates[2], rates[3]].map(|r| r.unwrap_or_default());
+        let [one, many, raw_many, raw_one, ref_one, ref_many] =
+            [0, 1, 2, 3, 4, 5].map(|i| rates[i].unwrap_or_default());
         s.0.push(one);
         p.0.push(many);
         rs.0.push(raw_one);
         rp.0.push(raw_many);
+        fs.0.push(ref_one);
+        fp.0.push(ref_many);
         eprintln!(
-            "pool round {round}: publisher one connection {one:.0} / pool {many:.0} msgs/s ({:.2}x); raw {raw_one:.0} / {raw_many:.0} ({:.2}x)",
+            "pool round {round}: publisher one connection {one:.0} / pool {many:.0} msgs/s ({:.2}x); raw {raw_one:.0} / {raw_many:.0} ({:.2}x); reference {ref_one:.0} / {ref_many:.0} ({:.2}x)",
             many / one.max(1e-9),
             raw_many / raw_one.max(1e-9),
+            ref_many / ref_one.max(1e-9),
         );
     }
     single_conn
@@ -220,7 +268,11 @@ pub(crate) async fn scenario(args: &Args, config: &Config) -> Result<PoolResults
     let raw_single_conn_msgs_per_s = rs.median().unwrap_or_default();
     let raw_pool_msgs_per_s = rp.median().unwrap_or_default();
     let raw_pool_vs_single = paired_ratio(&rp, &rs).unwrap_or_default();
+    let reference_single_conn_msgs_per_s = fs.median().unwrap_or_default();
+    let reference_pool_msgs_per_s = fp.median().unwrap_or_default();
+    let reference_pool_vs_single = paired_ratio(&fp, &fs).unwrap_or_default();
     let gain_vs_raw = paired_gain_ratio(&p, &s, &rp, &rs);
+    let pool_vs_raw_pool = paired_ratio(&p, &rp);
     println!();
     let title = format!("{TASKS} tasks publishing core events, msgs/s");
     println!("| {title:<44} | one connection | pool of {POOL_SIZE} | pool/one |");
@@ -235,6 +287,10 @@ pub(crate) async fn scenario(args: &Args, config: &Config) -> Result<PoolResults
     println!(
         "| {:<44} | {raw_single_conn_msgs_per_s:>14.0} | {raw_pool_msgs_per_s:>9.0} | {raw_pool_vs_single:>8.2} |",
         "hand-written: serde_json per message"
+    );
+    println!(
+        "| {:<44} | {reference_single_conn_msgs_per_s:>14.0} | {reference_pool_msgs_per_s:>9.0} | {reference_pool_vs_single:>8.2} |",
+        "raw: nothing allocated per message (ref.)"
     );
     println!(
         "pool gain {pool_vs_single:.2}x, hand-written {raw_pool_vs_single:.2}x: pool_gain_vs_raw_pool_gain {} (median of per-round ratios)",
@@ -255,6 +311,18 @@ pub(crate) async fn scenario(args: &Args, config: &Config) -> Result<PoolResults
         map.insert("raw_pool_msgs_per_s".into(), raw_pool_msgs_per_s.into());
         map.insert("raw_pool_vs_single".into(), raw_pool_vs_single.into());
         map.insert(
+            "raw_reference_single_conn_msgs_per_s".into(),
+            reference_single_conn_msgs_per_s.into(),
+        );
+        map.insert(
+            "raw_reference_pool_msgs_per_s".into(),
+            reference_pool_msgs_per_s.into(),
+        );
+        map.insert(
+            "raw_reference_pool_vs_single".into(),
+            reference_pool_vs_single.into(),
+        );
+        map.insert(
             "pool".into(),
             serde_json::json!({
                 "tasks": TASKS,
@@ -262,10 +330,11 @@ pub(crate) async fn scenario(args: &Args, config: &Config) -> Result<PoolResults
                 "subjects": TASKS * SUBJECTS_PER_TASK,
                 "subjects_per_connection": per_connection,
                 "messages": (n / TASKS) * TASKS,
-                "method": "each task: event(…).core() (raw: the Event serialized with serde_json, publish without headers) on its 16 subjects in turn; then a round trip on every connection",
+                "method": "each task: event(…).core() (raw: the Event serialized with serde_json, publish without headers; raw reference: one envelope and the task's subjects built once, cloned per publish) on its 16 subjects in turn; then a round trip on every connection",
                 "samples": {
                     "single_conn": s.0, "pool": p.0,
                     "raw_single_conn": rs.0, "raw_pool": rp.0,
+                    "raw_reference_single_conn": fs.0, "raw_reference_pool": fp.0,
                 },
             }),
         );
@@ -273,5 +342,6 @@ pub(crate) async fn scenario(args: &Args, config: &Config) -> Result<PoolResults
     Ok(PoolResults {
         json: results,
         gain_vs_raw,
+        pool_vs_raw_pool,
     })
 }
