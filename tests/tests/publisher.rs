@@ -110,6 +110,18 @@ async fn create_stream(
     js
 }
 
+/// The Prometheus recorder of this test binary, installed before the publisher it watches is
+/// made: a publisher registers its metric handles when it is created.
+fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("the publisher binary installs the only metrics recorder")
+    })
+}
+
 /// Every message in the stream, in order (payload + headers).
 async fn stored_messages(js: &jetstream::Context, name: &str) -> Vec<jetstream::Message> {
     let mut stream = js.get_stream(name).await.expect("get stream");
@@ -135,6 +147,46 @@ async fn stored_messages(js: &jetstream::Context, name: &str) -> Vec<jetstream::
 }
 
 // ---- envelope round trips and headers ------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_latency_ends_when_the_ack_arrives_not_when_it_is_awaited() {
+    bounded(TEST_TIMEOUT, async {
+        const AWAITED_AFTER: Duration = Duration::from_secs(1);
+        let metrics = metrics();
+        let server = NatsServer::start(ServerConfig::plain().jetstream());
+        let conn = connection(&server, "pub-ack-latency").await;
+        let js = create_stream(&conn, "LATENCY", &["connect.latency.>"]).await;
+        let publisher = Publisher::new(conn.clone(), "pub-tests");
+        let pending = publisher
+            .event("connect.latency.event", "latency.event", &Seq { i: 1 })
+            .send_async()
+            .await
+            .expect("sent");
+        // The ack is stored (and so on its way) long before the caller awaits it.
+        let mut stream = js.get_stream("LATENCY").await.expect("get stream");
+        let deadline = Instant::now() + WAIT;
+        while stream.info().await.expect("stream info").state.messages < 1 {
+            assert!(Instant::now() < deadline, "the event was never stored");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // What is under test: the caller awaits its ack late.
+        tokio::time::sleep(AWAITED_AFTER).await;
+        pending.await.expect("acknowledged");
+
+        let prefix = "connect_nats_publish_ack_latency_seconds_sum{client_id=\"pub-ack-latency\"} ";
+        let rendered = metrics.render();
+        let sum: f64 = rendered
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{rendered}"));
+        assert!(
+            sum < AWAITED_AFTER.as_secs_f64() / 2.0,
+            "ack latency {sum} s counts the time until the ack was awaited"
+        );
+    })
+    .await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_event_round_trip_with_full_headers() {

@@ -31,7 +31,8 @@ const MAX_SWEEP: Duration = Duration::from_millis(250);
 /// What came back for one publish.
 #[derive(Debug)]
 pub(crate) enum AckOutcome {
-    Acked(PublishAck),
+    /// Stored; `at` is when the acknowledgement reached the router.
+    Acked { ack: PublishAck, at: Instant },
     /// No stream captures the subject (503 no responders).
     NoResponders,
     /// The server answered with an error.
@@ -242,7 +243,8 @@ struct ApiError {
     description: String,
 }
 
-fn outcome_of(message: &async_nats::Message) -> AckOutcome {
+/// What `message`, an acknowledgement that reached the router at `at`, says.
+fn outcome_of(message: &async_nats::Message, at: Instant) -> AckOutcome {
     if message.status == Some(StatusCode::NO_RESPONDERS) {
         return AckOutcome::NoResponders;
     }
@@ -276,12 +278,15 @@ fn outcome_of(message: &async_nats::Message) -> AckOutcome {
             duplicate,
             domain,
             ..
-        }) => AckOutcome::Acked(PublishAck {
-            stream,
-            sequence,
-            duplicate,
-            domain: domain.filter(|d| !d.is_empty()),
-        }),
+        }) => AckOutcome::Acked {
+            ack: PublishAck {
+                stream,
+                sequence,
+                duplicate,
+                domain: domain.filter(|d| !d.is_empty()),
+            },
+            at,
+        },
         Ok(_) => AckOutcome::Rejected("acknowledgement without stream or sequence".to_owned()),
         Err(e) => AckOutcome::Rejected(format!("unreadable acknowledgement: {e}")),
     }
@@ -303,7 +308,7 @@ async fn dispatch(router: Arc<AckRouter>, mut subscriber: async_nats::Subscriber
                     .strip_prefix(router.prefix.as_str())
                     .and_then(|t| t.parse::<u64>().ok());
                 if let Some(token) = token {
-                    router.complete(token, outcome_of(&message));
+                    router.complete(token, outcome_of(&message, Instant::now()));
                 }
             }
             _ = sweep.tick() => {
@@ -366,29 +371,37 @@ mod tests {
 
     #[test]
     fn parses_acks_errors_and_no_responders() {
-        match outcome_of(&msg(r#"{"stream":"S","seq":5,"duplicate":true}"#, None)) {
-            AckOutcome::Acked(a) => {
+        let at = Instant::now();
+        match outcome_of(&msg(r#"{"stream":"S","seq":5,"duplicate":true}"#, None), at) {
+            AckOutcome::Acked { ack: a, at: when } => {
+                assert_eq!(when, at);
                 assert_eq!((a.stream.as_str(), a.sequence, a.duplicate), ("S", 5, true));
                 assert_eq!(a.domain, None);
             }
             other => panic!("{other:?}"),
         }
-        match outcome_of(&msg(
-            r#"{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}"#,
-            None,
-        )) {
+        match outcome_of(
+            &msg(
+                r#"{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}"#,
+                None,
+            ),
+            at,
+        ) {
             AckOutcome::Rejected(t) => assert!(t.contains("maximum messages exceeded"), "{t}"),
             other => panic!("{other:?}"),
         }
-        match outcome_of(&msg(
-            r#"{"error":{"code":503,"err_code":0,"description":"raft: not leader"}}"#,
-            None,
-        )) {
+        match outcome_of(
+            &msg(
+                r#"{"error":{"code":503,"err_code":0,"description":"raft: not leader"}}"#,
+                None,
+            ),
+            at,
+        ) {
             AckOutcome::Unavailable(t) => assert!(t.contains("not leader"), "{t}"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            outcome_of(&msg("", Some(StatusCode::NO_RESPONDERS))),
+            outcome_of(&msg("", Some(StatusCode::NO_RESPONDERS)), at),
             AckOutcome::NoResponders
         ));
     }

@@ -7,7 +7,7 @@
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
 //! | `connect_nats_publishes_total` | counter | `client_id`, `kind`, `outcome` | publishes by `kind` (`core`, `jetstream`) and `outcome`: `ok` (core: handed to the client; JetStream: acknowledged), `buffered` (core: held in the disconnected buffer), `duplicate` (JetStream: the stream already had this `Nats-Msg-Id`), `transient_error` ([`PublishError::is_transient`](crate::PublishError::is_transient): timeout, buffer full, not acknowledged) or `error` (anything else: too large, no stream, rejected, closed…) |
-//! | `connect_nats_publish_ack_latency_seconds` | histogram | `client_id` | JetStream: from sending to the acknowledgement, retries included (successful publishes) |
+//! | `connect_nats_publish_ack_latency_seconds` | histogram | `client_id` | JetStream: from the first send to the acknowledgement's arrival, retries included (successful publishes) |
 //! | `connect_nats_publish_buffer_messages` | gauge | `client_id` | events held in the disconnected buffer |
 //! | `connect_nats_publish_buffer_bytes` | gauge | `client_id` | bytes held in the disconnected buffer |
 //! | `connect_nats_publish_buffer_flushed_total` | counter | `client_id` | buffered events sent after the reconnect |
@@ -100,7 +100,7 @@ mod enabled {
         describe_histogram!(
             PUBLISH_ACK_LATENCY_SECONDS,
             Unit::Seconds,
-            "JetStream publish: time from sending to the acknowledgement, retries included"
+            "JetStream publish: time from the first send to the acknowledgement's arrival, retries included"
         );
         describe_gauge!(
             PUBLISH_BUFFER_MESSAGES,
@@ -187,38 +187,26 @@ mod enabled {
             result
         }
 
-        /// Wraps a JetStream publish's acknowledgement: counts its outcome
-        /// and, on success, the latency since `started`.
+        /// Counts a JetStream publish's outcome and, on success, the time
+        /// from `started` (its first send) to its acknowledgement's arrival.
         #[cfg(feature = "jetstream")]
-        pub(crate) fn jetstream_ack<F>(
+        pub(crate) fn jetstream_ack(
             &self,
             started: tokio::time::Instant,
-            ack: F,
-        ) -> impl std::future::Future<Output = F::Output> + Send + 'static
-        where
-            F: std::future::Future<Output = Result<crate::outcome::PublishAck, PublishError>>
-                + Send
-                + 'static,
-        {
-            let handles = Arc::clone(&self.0);
-            async move {
-                let result = ack.await;
-                let index = match &result {
-                    Ok(ack) => {
-                        handles.ack_latency.record(started.elapsed().as_secs_f64());
-                        if ack.duplicate {
-                            HELD
-                        } else {
-                            OK
-                        }
-                    }
-                    Err(e) => slot(e),
-                };
-                if let Some(c) = handles.jetstream.get(index) {
-                    c.increment(1);
+            result: Result<(crate::outcome::PublishAck, tokio::time::Instant), PublishError>,
+        ) -> Result<crate::outcome::PublishAck, PublishError> {
+            let (index, result) = match result {
+                Ok((ack, at)) => {
+                    let latency = at.saturating_duration_since(started);
+                    self.0.ack_latency.record(latency.as_secs_f64());
+                    (if ack.duplicate { HELD } else { OK }, Ok(ack))
                 }
-                result
+                Err(e) => (slot(&e), Err(e)),
+            };
+            if let Some(c) = self.0.jetstream.get(index) {
+                c.increment(1);
             }
+            result
         }
 
         /// The buffer's fill after a change.
@@ -271,8 +259,12 @@ mod disabled {
         }
         #[cfg(feature = "jetstream")]
         #[inline]
-        pub(crate) fn jetstream_ack<F>(&self, _started: tokio::time::Instant, ack: F) -> F {
-            ack
+        pub(crate) fn jetstream_ack(
+            &self,
+            _started: tokio::time::Instant,
+            result: Result<(crate::outcome::PublishAck, tokio::time::Instant), PublishError>,
+        ) -> Result<crate::outcome::PublishAck, PublishError> {
+            result.map(|(ack, _)| ack)
         }
         #[inline]
         pub(crate) fn buffer_fill(&self, _messages: usize, _bytes: usize) {}

@@ -139,11 +139,7 @@ impl Job {
     /// for `close`.
     pub(super) async fn finish(self, first: Attempt) -> Result<PublishAck, PublishError> {
         let result = self.run(first).await;
-        let result = self
-            .inner
-            .metrics
-            .jetstream_ack(self.started, std::future::ready(result))
-            .await;
+        let result = self.inner.metrics.jetstream_ack(self.started, result);
         let closing = self.inner.closed.load(Ordering::Acquire);
         self.inner.js.record(
             closing,
@@ -164,7 +160,7 @@ impl Job {
     /// awaits only a failing publish reaches (the stream lookup, the pauses,
     /// waiting for the connection, the re-send) are boxed, and the common case
     /// (sent, acknowledged) keeps that future small.
-    async fn run(&self, first: Attempt) -> Result<PublishAck, PublishError> {
+    async fn run(&self, first: Attempt) -> Result<(PublishAck, Instant), PublishError> {
         let deadline = deadline_after(self.started, self.inner.options.retry_deadline);
         let ack_timeout = self.inner.options.ack_timeout;
         let mut attempt = first;
@@ -191,7 +187,7 @@ impl Job {
                     // Asked only when the outcome is not an ack.
                     let reconnected = || self.inner.connection.reconnect_epoch() != self.epoch;
                     match result {
-                        Ok(Ok(AckOutcome::Acked(ack))) => return Ok(ack),
+                        Ok(Ok(AckOutcome::Acked { ack, at })) => return Ok((ack, at)),
                         Ok(Ok(AckOutcome::CutOff)) => return Err(self.give_up(CUT_OFF.to_owned())),
                         Ok(Ok(AckOutcome::NoResponders)) if reconnected() => {
                             "no responders right after a reconnect".to_owned()
