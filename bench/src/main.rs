@@ -233,6 +233,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
             None,
         ),
         ratio(
+            "pool_gain_vs_reference_pool_gain",
+            pool_results.gain_vs_reference,
+            None,
+        ),
+        ratio(
             "js_fast_vs_pipelined",
             paired_ratio(&b.fast, &b.pipelined),
             Some(1.0),

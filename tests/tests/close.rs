@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 use connect_nats_core::{connect, ConnectError, Connection, ConnectionPool, ConnectionState};
 use connect_nats_publisher::{
-    BufferLimits, CoreDelivery, Event, PooledPublisher, PublishError, Publisher,
+    BufferLimits, CoreDelivery, Event, PooledPublisher, PublishError, Publisher, PublisherOptions,
 };
 use connect_nats_testkit::{bounded, eventually, NatsServer, ServerConfig};
 use futures::StreamExt;
@@ -416,6 +416,86 @@ async fn shutdown_delivers_a_publishers_buffer_first() {
             u64::from(N),
             "every buffered event reached the server once"
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_close_cuts_off_every_members_acks_at_one_deadline() {
+    bounded(TEST_TIMEOUT, async {
+        const MEMBERS: usize = 3;
+        const PER_MEMBER: u32 = 50;
+        // As in close_cuts_off_acks_still_awaited_at_its_deadline: a plain
+        // subscriber takes every publish and never answers.
+        let server = NatsServer::start(ServerConfig::plain());
+        let pool = ConnectionPool::connect(&config(&server, "close-pool-cut"), MEMBERS)
+            .await
+            .expect("connect the pool");
+        let admin = pool.connections()[0].client();
+        let _silent = admin.subscribe("close.poolcut.>").await.expect("subscribe");
+        admin.flush().await.expect("flush");
+        let publisher = PooledPublisher::with_options(
+            pool.clone(),
+            PublisherOptions {
+                service_name: "close-pool-cut".to_owned(),
+                window: PER_MEMBER as usize,
+                ack_timeout: Duration::from_secs(60),
+                retry_deadline: Duration::from_secs(120),
+                ..PublisherOptions::default()
+            },
+        );
+        // One subject per member.
+        let mut subjects: Vec<Option<String>> = vec![None; MEMBERS];
+        for k in 0..1_000 {
+            let subject = format!("close.poolcut.s{k}");
+            let member = pool.index_for(&subject);
+            subjects[member].get_or_insert(subject);
+        }
+        let subjects: Vec<String> = subjects
+            .into_iter()
+            .map(|s| s.expect("a subject for every member"))
+            .collect();
+        // The first member's first publish is held unawaited: it never gets
+        // its outcome, so that member's close waits out its grace.
+        let mut held = None;
+        for (member, subject) in subjects.iter().enumerate() {
+            for i in 0..PER_MEMBER {
+                let pending = publisher
+                    .event(subject, "close.poolcut", &Seq { i })
+                    .msg_id(&format!("poolcut-{member}-{i}"))
+                    .send_async()
+                    .await
+                    .expect("within the window");
+                if member == 0 && i == 0 {
+                    held = Some(pending);
+                } else {
+                    drop(pending);
+                }
+            }
+        }
+        let report = publisher.close(Duration::from_millis(500)).await;
+
+        assert_eq!(
+            report.jetstream_unresolved,
+            1,
+            "only the held publish has no outcome ({} failed)",
+            report.jetstream_failed.len()
+        );
+        assert_eq!(report.jetstream_acked, 0);
+        assert_eq!(
+            report.jetstream_failed.len(),
+            MEMBERS * PER_MEMBER as usize - 1,
+            "every other member's publishes are cut off within the one deadline"
+        );
+        assert!(
+            report
+                .jetstream_failed
+                .iter()
+                .all(|f| f.error.contains("cut off")),
+            "{:?}",
+            report.jetstream_failed.first()
+        );
+        drop(held);
     })
     .await;
 }

@@ -27,7 +27,9 @@ use connect_nats_jetstream::{
 use connect_nats_publisher::{
     BufferLimits, BufferPolicy, CoreDelivery, PublishAck, PublishError, Publisher,
 };
-use connect_nats_testkit::{eventually, subscribe_registered, Cluster, NatsServer, ServerConfig};
+use connect_nats_testkit::{
+    eventually, retrying, subscribe_registered, Cluster, NatsServer, ServerConfig,
+};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use serde_json::json;
@@ -432,12 +434,18 @@ async fn killing_the_stream_leader_mid_publish_loses_no_acknowledged_event() {
             replicas: 3,
             ..StreamSpec::new("CLUSTERED", ["clustered.>"])
         };
-        eventually(Duration::from_secs(30), "the R3 stream created", || async {
-            ensure_streams(&js, std::slice::from_ref(&spec))
-                .await
-                .is_success()
-                .then_some(())
-        })
+        retrying(
+            Duration::from_secs(30),
+            "creating the R3 stream",
+            || async {
+                let report = ensure_streams(&js, std::slice::from_ref(&spec)).await;
+                if report.is_success() {
+                    Ok(())
+                } else {
+                    Err(report)
+                }
+            },
+        )
         .await;
         let leader = eventually(Duration::from_secs(30), "a stream leader", || async {
             let mut stream = js.get_stream("CLUSTERED").await.ok()?;

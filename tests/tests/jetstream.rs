@@ -22,7 +22,7 @@ use connect_nats_jetstream::{
     ConsumerSpec, Delivery, EnsureReport, HandlerError, JetStreamError, KvOperation, KvSpec,
     StreamOutcome, TypedKv,
 };
-use connect_nats_testkit::{bounded, eventually, Cluster, NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, eventually, retrying, Cluster, NatsServer, ServerConfig};
 use futures::StreamExt;
 
 /// Upper bound for one test, servers included.
@@ -1040,9 +1040,13 @@ async fn a_replicated_stream_on_three_nodes_survives_losing_one() {
         };
 
         // JetStream needs a meta leader before it answers.
-        let report = eventually(Duration::from_secs(30), "the stream created", || async {
+        let report = retrying(Duration::from_secs(30), "creating the stream", || async {
             let report = ensure_streams(&js, std::slice::from_ref(&spec)).await;
-            report.is_success().then_some(report)
+            if report.is_success() {
+                Ok(report)
+            } else {
+                Err(report)
+            }
         })
         .await;
         assert_eq!(

@@ -17,7 +17,7 @@ use connect_nats_publisher::{
     Publisher, CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE, HEADER_MSG_ID,
     HEADER_SERVICE,
 };
-use connect_nats_testkit::{bounded, NatsServer, ServerConfig};
+use connect_nats_testkit::{bounded, eventually, NatsServer, ServerConfig};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -163,12 +163,11 @@ async fn ack_latency_ends_when_the_ack_arrives_not_when_it_is_awaited() {
             .await
             .expect("sent");
         // The ack is stored (and so on its way) long before the caller awaits it.
-        let mut stream = js.get_stream("LATENCY").await.expect("get stream");
-        let deadline = Instant::now() + WAIT;
-        while stream.info().await.expect("stream info").state.messages < 1 {
-            assert!(Instant::now() < deadline, "the event was never stored");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(WAIT, "the event to be stored", || async {
+            let mut stream = js.get_stream("LATENCY").await.ok()?;
+            (stream.info().await.ok()?.state.messages >= 1).then_some(())
+        })
+        .await;
         // What is under test: the caller awaits its ack late.
         tokio::time::sleep(AWAITED_AFTER).await;
         pending.await.expect("acknowledged");
@@ -381,7 +380,6 @@ fn header_names(headers: Option<&async_nats::HeaderMap>) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_header_policies_publish_consume_and_dead_letter() {
     use connect_nats_jetstream::{consume, dead_letter, ConsumerSpec, Delivery, HandlerError};
-    use connect_nats_testkit::eventually;
 
     bounded(TEST_TIMEOUT, async {
         let server = NatsServer::start(ServerConfig::plain().jetstream());

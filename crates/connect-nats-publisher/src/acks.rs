@@ -20,7 +20,7 @@ use async_nats::{HeaderMap, StatusCode, Subject};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::Deserialize;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use crate::outcome::PublishAck;
@@ -98,18 +98,28 @@ pub(crate) struct Registration {
 }
 
 impl AckRouter {
-    /// Subscribes to the reply inbox and starts the dispatcher.
+    /// Subscribes to the reply inbox and starts the dispatcher, which cuts
+    /// off every ack still awaited once the deadline `stop` is given (the
+    /// publisher's `close`) passes.
     pub(crate) async fn start(
         client: &async_nats::Client,
         ack_timeout: Duration,
+        stop: watch::Receiver<Option<Instant>>,
     ) -> Result<Arc<AckRouter>, String> {
         let inbox = client.new_inbox();
         let subscriber = client
             .subscribe(format!("{inbox}.*"))
             .await
             .map_err(|e| e.to_string())?;
-        let router = Arc::new(AckRouter {
-            prefix: format!("{inbox}."),
+        let router = Arc::new(AckRouter::new(format!("{inbox}."), ack_timeout));
+        tokio::spawn(dispatch(Arc::clone(&router), subscriber, stop));
+        Ok(router)
+    }
+
+    /// A router for reply subjects `<prefix><token>`, with no dispatcher.
+    fn new(prefix: String, ack_timeout: Duration) -> AckRouter {
+        AckRouter {
+            prefix,
             next: AtomicU64::new(1),
             ack_timeout,
             pending: Mutex::new(PendingMap::with_capacity_and_hasher(
@@ -118,9 +128,7 @@ impl AckRouter {
             )),
             stopped: AtomicBool::new(false),
             cut_off: AtomicBool::new(false),
-        });
-        tokio::spawn(dispatch(Arc::clone(&router), subscriber));
-        Ok(router)
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, PendingMap> {
@@ -158,8 +166,9 @@ impl AckRouter {
     }
 
     /// Resolves every waiting registration, and every later one, with
-    /// [`AckOutcome::CutOff`]: what `close` does when its deadline passes.
-    pub(crate) fn cut_off(&self) {
+    /// [`AckOutcome::CutOff`]: what the dispatcher does when the close
+    /// deadline passes.
+    fn cut_off(&self) {
         let mut pending = self.lock();
         self.cut_off.store(true, Ordering::Relaxed);
         for (_, waiting) in pending.drain() {
@@ -292,14 +301,34 @@ fn outcome_of(message: &async_nats::Message, at: Instant) -> AckOutcome {
     }
 }
 
-/// The dispatcher: routes acks by token, sweeps expired entries, and ends
-/// when the publisher is gone (the router is then only held here).
-async fn dispatch(router: Arc<AckRouter>, mut subscriber: async_nats::Subscriber) {
+/// Resolves when the deadline `stop` is given (the publisher's `close`)
+/// passes; never when none is given.
+pub(crate) async fn stopped(stop: &mut watch::Receiver<Option<Instant>>) {
+    let at = stop.wait_for(Option::is_some).await.ok().and_then(|at| *at);
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The dispatcher: routes acks by token, sweeps expired entries, cuts off
+/// what is still awaited at the close deadline, and ends when the publisher
+/// is gone (the router is then only held here).
+async fn dispatch(
+    router: Arc<AckRouter>,
+    mut subscriber: async_nats::Subscriber,
+    mut stop: watch::Receiver<Option<Instant>>,
+) {
     let every = (router.ack_timeout / 4).clamp(Duration::from_millis(10), MAX_SWEEP);
     let mut sweep = tokio::time::interval(every);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut cut = false;
     loop {
         tokio::select! {
+            () = stopped(&mut stop), if !cut => {
+                router.cut_off();
+                cut = true;
+            }
             message = subscriber.next() => {
                 let Some(message) = message else { break };
                 let token = message
@@ -346,6 +375,21 @@ mod tests {
             "consecutive tokens fill every low-bit bucket"
         );
         assert_eq!(top.len(), 128, "and every 7-bit tag");
+    }
+
+    #[tokio::test]
+    async fn cut_off_resolves_waiting_and_later_registrations() {
+        let router = AckRouter::new("_INBOX.test.".to_owned(), Duration::from_secs(60));
+        let waiting = router.register(Instant::now());
+        assert_eq!(
+            waiting.reply.as_str(),
+            format!("_INBOX.test.{}", waiting.token)
+        );
+        router.cut_off();
+        assert!(matches!(waiting.rx.await, Ok(AckOutcome::CutOff)));
+        let later = router.register(Instant::now());
+        assert!(matches!(later.rx.await, Ok(AckOutcome::CutOff)));
+        assert!(router.lock().is_empty(), "nothing left waiting");
     }
 
     #[test]

@@ -90,15 +90,17 @@ impl PooledPublisher {
     /// [`Publisher::close`] does; one report for all of them.
     pub async fn close(&self, timeout: Duration) -> CloseReport {
         let deadline = deadline_after(Instant::now(), timeout);
-        // Each member's buffer flusher and JetStream publishes work in the
-        // background against the one deadline, so awaiting the members in
-        // turn takes no longer than awaiting them together.
         for publisher in self.publishers() {
             publisher.inner.closed.store(true, Ordering::Release);
         }
+        // All members at once, against the one deadline.
+        let closing = self
+            .publishers()
+            .iter()
+            .map(|publisher| publisher.inner.close_until(deadline));
         let mut total = CloseReport::default();
-        for publisher in self.publishers() {
-            total.merge(publisher.inner.close_until(deadline).await);
+        for report in futures::future::join_all(closing).await {
+            total.merge(report);
         }
         total
     }

@@ -166,9 +166,10 @@ impl PooledPublisher {
     /// [`Publisher::publish_all`] across the pool: each event goes to its
     /// subject's connection, pipelined within each member's window, sent in
     /// input order; outcomes come back in input order. Never stops early.
-    /// The acknowledgements in flight are awaited together, so after a
-    /// reconnect their retries run side by side, each within its own
-    /// `retry_deadline` from its send.
+    /// The oldest acknowledgement is awaited first; once it has waited 50 ms,
+    /// every one in flight is awaited together, so after a reconnect their
+    /// retries run side by side, each within its own `retry_deadline` from
+    /// its send.
     ///
     /// When every event goes to one member, that member's `publish_all`
     /// sends them (as one fast-ingest batch where the stream allows it).
@@ -206,9 +207,9 @@ impl PooledPublisher {
         let events = events.into_iter();
         let mut out = Vec::with_capacity(events.size_hint().0);
         // Acks in flight per member; never more than its window, so a send
-        // never waits for a slot held by an ack nobody is awaiting. All acks
-        // in flight are awaited side by side (each retries while awaited),
-        // and their results come back in input order.
+        // never waits for a slot held by an ack nobody is awaiting. Their
+        // results come back in input order (see `InFlight` for which are
+        // polled when).
         let mut per_member = vec![0usize; self.inner.publishers.len()];
         let mut in_flight = InFlight::new();
         for (subject, event_type, data) in events {

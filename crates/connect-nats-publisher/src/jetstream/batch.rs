@@ -35,9 +35,10 @@ impl Publisher {
     /// The [`retry_deadline`](crate::PublisherOptions::retry_deadline)
     /// bounds each event's retries, counted from that event's own pipelined
     /// send (for an event a failed fast batch left unacknowledged, from its
-    /// re-send), not the whole call, which can take longer. The
-    /// acknowledgements in flight are awaited together, so after a reconnect
-    /// their retries run side by side rather than one after another.
+    /// re-send), not the whole call, which can take longer. The oldest
+    /// acknowledgement is awaited first; once it has waited 50 ms, every one
+    /// in flight is awaited together, so after a reconnect their retries run
+    /// side by side rather than one after another.
     pub async fn publish_all<I, S, E, T>(&self, events: I) -> Vec<Result<PublishAck, PublishError>>
     where
         I: IntoIterator<Item = (S, E, T)>,
@@ -189,8 +190,9 @@ impl Publisher {
 
     /// Publishes `items` pipelined within the window; results in input order.
     ///
-    /// The acknowledgements in flight are awaited together, so their retries (after a
-    /// reconnect, say) run side by side, each within its own retry deadline from its send.
+    /// The oldest acknowledgement is awaited first; once it has waited 50 ms, every one in
+    /// flight is awaited together, so their retries (after a reconnect, say) run side by side,
+    /// each within its own retry deadline from its send.
     async fn publish_pipelined<'a, T: Serialize + Sync + 'a>(
         &self,
         items: impl Iterator<Item = Item<'a, T>>,

@@ -148,7 +148,11 @@ impl Publisher {
             .js
             .router
             .get_or_try_init(|| {
-                AckRouter::start(inner.connection.client(), inner.options.ack_timeout)
+                AckRouter::start(
+                    inner.connection.client(),
+                    inner.options.ack_timeout,
+                    inner.js.stop.subscribe(),
+                )
             })
             .await
             .map_err(|e| {
@@ -242,20 +246,9 @@ impl Publisher {
 /// Stops taking JetStream publishes, lets those in flight retry until
 /// `deadline` (then cuts them off), and reports their outcomes.
 pub(crate) async fn close(inner: &Inner, deadline: Instant) -> JsCloseOutcome {
+    // At the deadline the ack router's dispatcher resolves the acks still
+    // awaited as cut off; publishes in their retry path watch `stop` too.
     inner.js.stop.send_replace(Some(deadline));
-    // At the deadline the router resolves the acks still awaited as cut off
-    // (publishes in their retry path watch `stop` themselves). A task of its
-    // own, so the cut-off happens even when this future is dropped; it holds
-    // the router weakly, so a publisher dropped meanwhile is not kept alive.
-    if let Some(router) = inner.js.router.get() {
-        let router = Arc::downgrade(router);
-        tokio::spawn(async move {
-            tokio::time::sleep_until(deadline).await;
-            if let Some(router) = router.upgrade() {
-                router.cut_off();
-            }
-        });
-    }
     let window = u32::try_from(inner.options.window.max(1)).unwrap_or(u32::MAX);
     // A cut-off publish records its failure at once; the grace only covers
     // the tasks' scheduling.

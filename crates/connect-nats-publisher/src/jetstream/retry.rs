@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use async_nats::{HeaderMap, HeaderValue, Subject};
 use bytes::Bytes;
-use tokio::sync::{oneshot, watch, OwnedSemaphorePermit};
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
-use crate::acks::{AckOutcome, AckRouter, Registration};
+use crate::acks::{stopped, AckOutcome, AckRouter, Registration};
 use crate::close::FailedPublish;
 use crate::deadline::deadline_after;
 use crate::error::PublishError;
@@ -123,15 +123,6 @@ pub(super) struct Job {
 
 /// What a publish cut off by `close` reports as its last error.
 const CUT_OFF: &str = "cut off: the publisher closed before an acknowledgement came";
-
-/// Resolves when the publisher's `close` deadline (if one is set) passes.
-async fn stopped(stop: &mut watch::Receiver<Option<Instant>>) {
-    let at = stop.wait_for(Option::is_some).await.ok().and_then(|at| *at);
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
 
 impl Job {
     /// Runs the publish to its outcome (retrying until the deadline, or until
@@ -273,7 +264,7 @@ impl Job {
 
     /// Runs `work` unless the publisher's `close` deadline passes first; then
     /// the publish gives up. Only the retry path runs this: an ack still
-    /// awaited at that deadline is cut off by the ack router instead.
+    /// awaited at that deadline is cut off by the ack router's dispatcher.
     async fn unless_cut_off<T>(
         &self,
         work: impl std::future::Future<Output = T>,
