@@ -11,38 +11,69 @@ use async_nats::Subject;
 use crate::error::PublishError;
 use crate::subject::validate_publish_subject;
 
-/// Recently used subjects per thread, each checked by
-/// [`validate_publish_subject`] when it entered: a publish loop on a few
-/// subjects clones a shared [`Subject`] instead of checking and copying the
-/// text per message.
-const SUBJECT_SLOTS: usize = 4;
+/// Slots of the per-thread cache of subjects checked by
+/// [`validate_publish_subject`]; a subject's slot is picked by its hash.
+/// Publishing on a few hundred subjects, most are found there: the shared
+/// [`Subject`] is cloned instead of the text being checked and copied per
+/// message.
+const SUBJECT_SLOTS: usize = 256;
+
+/// A thread's cached subjects, and the slot it used last.
+struct SubjectCache {
+    slots: [Option<Subject>; SUBJECT_SLOTS],
+    last: usize,
+}
 
 thread_local! {
-    static SUBJECTS: RefCell<([Option<Subject>; SUBJECT_SLOTS], usize)> =
-        const { RefCell::new(([None, None, None, None], 0)) };
+    static SUBJECTS: RefCell<SubjectCache> = const {
+        RefCell::new(SubjectCache {
+            slots: [const { None }; SUBJECT_SLOTS],
+            last: 0,
+        })
+    };
 }
 
 /// The subject as an async-nats [`Subject`] once it passes
-/// [`validate_publish_subject`]; shared, and not checked again, when this
-/// thread used it recently.
+/// [`validate_publish_subject`]; shared, and not checked again, while it
+/// holds its slot in this thread's cache. The slot used last is tried
+/// before the subject is hashed: a loop on one subject hashes nothing.
 pub(crate) fn subject(text: &str) -> Result<Subject, PublishError> {
     SUBJECTS.with(|cell| {
         let Ok(mut cache) = cell.try_borrow_mut() else {
             validate_publish_subject(text)?;
             return Ok(Subject::from(text));
         };
-        let (slots, next) = &mut *cache;
-        for slot in slots.iter().flatten() {
-            if slot.as_str() == text {
-                return Ok(slot.clone());
-            }
+        let cached = |index: usize, cache: &SubjectCache| {
+            cache
+                .slots
+                .get(index)
+                .and_then(Option::as_ref)
+                .filter(|subject| subject.as_str() == text)
+                .cloned()
+        };
+        if let Some(subject) = cached(cache.last, &cache) {
+            return Ok(subject);
+        }
+        let index = slot_of(text);
+        cache.last = index;
+        if let Some(subject) = cached(index, &cache) {
+            return Ok(subject);
         }
         validate_publish_subject(text)?;
         let subject = Subject::from(text);
-        slots[*next] = Some(subject.clone());
-        *next = (*next + 1) % SUBJECT_SLOTS;
+        if let Some(slot) = cache.slots.get_mut(index) {
+            *slot = Some(subject.clone());
+        }
         Ok(subject)
     })
+}
+
+/// The cache slot of `text`.
+fn slot_of(text: &str) -> usize {
+    use std::hash::BuildHasher;
+    let hash = foldhash::fast::FixedState::default().hash_one(text);
+    // The low bits of a u64 always fit a usize.
+    (hash as usize) % SUBJECT_SLOTS
 }
 
 /// Like `tokio::time::timeout`, but polls `future` once first and only arms a
@@ -80,6 +111,45 @@ mod tests {
             );
         }
         assert_eq!(b.as_str(), "connect.b");
+    }
+
+    #[test]
+    fn a_cached_subject_is_shared_not_copied() {
+        // Subjects that share no slot: each stays cached while the others are used.
+        let mut texts: Vec<String> = Vec::new();
+        let mut used = std::collections::HashSet::new();
+        for i in 0.. {
+            let text = format!("connect.user.{i}.status");
+            if used.insert(slot_of(&text)) {
+                texts.push(text);
+            }
+            if texts.len() == 64 {
+                break;
+            }
+        }
+        let first: Vec<Subject> = texts.iter().map(|t| subject(t).unwrap()).collect();
+        for (text, earlier) in texts.iter().zip(&first) {
+            let again = subject(text).unwrap();
+            assert_eq!(again.as_str(), text);
+            assert_eq!(
+                again.as_str().as_ptr(),
+                earlier.as_str().as_ptr(),
+                "{text} was copied again"
+            );
+        }
+    }
+
+    #[test]
+    fn subjects_sharing_a_slot_are_both_right() {
+        let a = "connect.a".to_owned();
+        let b = (0..)
+            .map(|i| format!("connect.b{i}"))
+            .find(|t| slot_of(t) == slot_of(&a))
+            .unwrap();
+        for _ in 0..3 {
+            assert_eq!(subject(&a).unwrap().as_str(), a);
+            assert_eq!(subject(&b).unwrap().as_str(), b);
+        }
     }
 
     #[test]
