@@ -12,10 +12,11 @@ use crate::error::PublishError;
 use crate::subject::validate_publish_subject;
 
 /// Slots of the per-thread cache of subjects checked by
-/// [`validate_publish_subject`]; a subject's slot is picked by its hash.
-/// Publishing on a few hundred subjects, most are found there: the shared
-/// [`Subject`] is cloned instead of the text being checked and copied per
-/// message.
+/// [`validate_publish_subject`]; a subject's slot is picked by its hash, so
+/// two subjects on one slot push each other out. Cycling over n subjects,
+/// about (255/256)^(n-1) of them stay: 94% of 16, 61% of 128, 37% of 256.
+/// A subject found there is the shared [`Subject`], cloned instead of its
+/// text being checked and copied per message.
 const SUBJECT_SLOTS: usize = 256;
 
 /// A thread's cached subjects, and the slot it used last.
