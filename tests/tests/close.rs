@@ -11,7 +11,8 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 use connect_nats_core::{connect, ConnectError, Connection, ConnectionPool, ConnectionState};
 use connect_nats_publisher::{
-    BufferLimits, CoreDelivery, Event, PooledPublisher, PublishError, Publisher, PublisherOptions,
+    BufferLimits, CloseReport, CoreDelivery, Event, PooledPublisher, PublishError, Publisher,
+    PublisherOptions,
 };
 use connect_nats_testkit::{bounded, eventually, NatsServer, ServerConfig};
 use futures::StreamExt;
@@ -127,6 +128,29 @@ async fn jetstream_setup(
     (server, conn, js, publisher)
 }
 
+/// A subscriber on `subject` that takes every publish and never answers: a
+/// JetStream publish there gets no ack, and no "no responders" either.
+async fn silent_subscriber(client: &async_nats::Client, subject: &str) -> async_nats::Subscriber {
+    let subscriber = client
+        .subscribe(subject.to_owned())
+        .await
+        .expect("subscribe");
+    client.flush().await.expect("flush");
+    subscriber
+}
+
+/// Every publish `report` lists as failed says it was cut off by the close.
+fn assert_each_cut_off(report: &CloseReport) {
+    assert!(
+        report
+            .jetstream_failed
+            .iter()
+            .all(|f| f.error.contains("cut off")),
+        "each says it was cut off: {:?}",
+        report.jetstream_failed.first()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_delivers_2000_core_events_buffered_during_an_outage() {
     bounded(TEST_TIMEOUT, async {
@@ -232,17 +256,11 @@ async fn close_waits_for_5000_jetstream_events_in_flight() {
 async fn close_cuts_off_acks_still_awaited_at_its_deadline() {
     bounded(TEST_TIMEOUT, async {
         const N: u32 = 200;
-        // A plain subscriber takes every publish and never answers: no ack
-        // comes, and no "no responders" either, so each publish waits for
-        // its ack (for a minute) until `close` cuts it off.
+        // No ack ever comes (see `silent_subscriber`), so each publish waits
+        // for its ack (for a minute) until `close` cuts it off.
         let server = NatsServer::start(ServerConfig::plain());
         let conn = connection(&server, "close-cut").await;
-        let _silent = conn
-            .client()
-            .subscribe("close.cut")
-            .await
-            .expect("subscribe");
-        conn.client().flush().await.expect("flush");
+        let _silent = silent_subscriber(conn.client(), "close.cut").await;
         let publisher = Publisher::builder(conn.clone())
             .window(N as usize)
             .ack_timeout(Duration::from_secs(60))
@@ -286,14 +304,7 @@ async fn close_cuts_off_acks_still_awaited_at_its_deadline() {
                 .collect::<BTreeSet<&str>>(),
             "every publish in flight is listed as failed"
         );
-        assert!(
-            report
-                .jetstream_failed
-                .iter()
-                .all(|f| f.error.contains("cut off")),
-            "each says it was cut off: {:?}",
-            report.jetstream_failed.first()
-        );
+        assert_each_cut_off(&report);
         for task in awaited {
             let err = task
                 .await
@@ -425,15 +436,13 @@ async fn pooled_close_cuts_off_every_members_acks_at_one_deadline() {
     bounded(TEST_TIMEOUT, async {
         const MEMBERS: usize = 3;
         const PER_MEMBER: u32 = 50;
-        // As in close_cuts_off_acks_still_awaited_at_its_deadline: a plain
-        // subscriber takes every publish and never answers.
+        // No ack ever comes (see `silent_subscriber`).
         let server = NatsServer::start(ServerConfig::plain());
         let pool = ConnectionPool::connect(&config(&server, "close-pool-cut"), MEMBERS)
             .await
             .expect("connect the pool");
         let admin = pool.connections()[0].client();
-        let _silent = admin.subscribe("close.poolcut.>").await.expect("subscribe");
-        admin.flush().await.expect("flush");
+        let _silent = silent_subscriber(admin, "close.poolcut.>").await;
         let publisher = PooledPublisher::with_options(
             pool.clone(),
             PublisherOptions {
@@ -487,14 +496,7 @@ async fn pooled_close_cuts_off_every_members_acks_at_one_deadline() {
             MEMBERS * PER_MEMBER as usize - 1,
             "every other member's publishes are cut off within the one deadline"
         );
-        assert!(
-            report
-                .jetstream_failed
-                .iter()
-                .all(|f| f.error.contains("cut off")),
-            "{:?}",
-            report.jetstream_failed.first()
-        );
+        assert_each_cut_off(&report);
         drop(held);
     })
     .await;

@@ -54,34 +54,13 @@ fn config(urls: &[String], client_id: &str) -> Config {
     )
 }
 
-/// The Prometheus recorder of this test binary, installed (with the log capture) before any
-/// connection is made: connections register their metric handles when they are created.
-fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
-    static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .install_recorder()
-            .expect("the faults binary installs the only metrics recorder")
-    })
-}
-
-/// The value of metric `name` for connection `client_id` in the Prometheus rendering.
-fn metric_value(name: &str, client_id: &str) -> Option<f64> {
-    let prefix = format!("{name}{{client_id=\"{client_id}\"}} ");
-    metrics()
-        .render()
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// Everything the library logs in this test binary (one global subscriber, so logs emitted on
 /// any runtime thread are caught). Tests search it for messages only they cause.
 fn log_capture() -> &'static Arc<Mutex<Vec<u8>>> {
     static CAPTURE: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     CAPTURE.get_or_init(|| {
         use tracing_subscriber::util::SubscriberInitExt;
-        metrics();
+        common::metrics::recorder();
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = CaptureWriter(buffer.clone());
         tracing_subscriber::fmt()
@@ -841,7 +820,7 @@ async fn a_slow_consumer_is_reported_and_the_connection_stays_up() {
             .unwrap_or_default();
         assert!(line.contains("WARN"), "{line}");
         // … and counted in the metric (feature `metrics` of connect-nats-core).
-        let metric = metric_value(
+        let metric = common::metrics::value(
             connect_nats_core::metrics::SLOW_CONSUMERS_TOTAL,
             "faults-slow",
         )
@@ -849,7 +828,7 @@ async fn a_slow_consumer_is_reported_and_the_connection_stays_up() {
             panic!(
                 "no {} for faults-slow in:\n{}",
                 connect_nats_core::metrics::SLOW_CONSUMERS_TOTAL,
-                metrics().render()
+                common::metrics::recorder().render()
             )
         });
         assert!(metric >= 1.0, "slow-consumer metric {metric}");

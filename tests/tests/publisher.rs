@@ -110,18 +110,6 @@ async fn create_stream(
     js
 }
 
-/// The Prometheus recorder of this test binary, installed before the publisher it watches is
-/// made: a publisher registers its metric handles when it is created.
-fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
-    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
-        std::sync::OnceLock::new();
-    HANDLE.get_or_init(|| {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .install_recorder()
-            .expect("the publisher binary installs the only metrics recorder")
-    })
-}
-
 /// Every message in the stream, in order (payload + headers).
 async fn stored_messages(js: &jetstream::Context, name: &str) -> Vec<jetstream::Message> {
     let mut stream = js.get_stream(name).await.expect("get stream");
@@ -152,7 +140,8 @@ async fn stored_messages(js: &jetstream::Context, name: &str) -> Vec<jetstream::
 async fn ack_latency_ends_when_the_ack_arrives_not_when_it_is_awaited() {
     bounded(TEST_TIMEOUT, async {
         const AWAITED_AFTER: Duration = Duration::from_secs(1);
-        let metrics = metrics();
+        // Installed before the publisher is made, which registers its handles then.
+        common::metrics::recorder();
         let server = NatsServer::start(ServerConfig::plain().jetstream());
         let conn = connection(&server, "pub-ack-latency").await;
         let js = create_stream(&conn, "LATENCY", &["connect.latency.>"]).await;
@@ -172,13 +161,16 @@ async fn ack_latency_ends_when_the_ack_arrives_not_when_it_is_awaited() {
         tokio::time::sleep(AWAITED_AFTER).await;
         pending.await.expect("acknowledged");
 
-        let prefix = "connect_nats_publish_ack_latency_seconds_sum{client_id=\"pub-ack-latency\"} ";
-        let rendered = metrics.render();
-        let sum: f64 = rendered
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{rendered}"));
+        let name = format!(
+            "{}_sum",
+            connect_nats_publisher::metrics::PUBLISH_ACK_LATENCY_SECONDS
+        );
+        let sum = common::metrics::value(&name, "pub-ack-latency").unwrap_or_else(|| {
+            panic!(
+                "no {name} for pub-ack-latency in:\n{}",
+                common::metrics::recorder().render()
+            )
+        });
         assert!(
             sum < AWAITED_AFTER.as_secs_f64() / 2.0,
             "ack latency {sum} s counts the time until the ack was awaited"

@@ -322,12 +322,10 @@ async fn dispatch(
     let every = (router.ack_timeout / 4).clamp(Duration::from_millis(10), MAX_SWEEP);
     let mut sweep = tokio::time::interval(every);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut cut = false;
     loop {
         tokio::select! {
-            () = stopped(&mut stop), if !cut => {
+            () = stopped(&mut stop), if !router.cut_off.load(Ordering::Relaxed) => {
                 router.cut_off();
-                cut = true;
             }
             message = subscriber.next() => {
                 let Some(message) = message else { break };

@@ -4,6 +4,8 @@
 //! than a unit-sized one; publisher tests reconnect faster); what they share
 //! is how a test's `Config` is built: through the loader, as a service's is.
 
+#[allow(dead_code)] // only the suites that read metrics use it
+pub mod metrics;
 #[allow(dead_code)] // only the suites that read streams back use it
 pub mod stored;
 
